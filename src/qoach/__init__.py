@@ -1,0 +1,1 @@
+"""Qoach: corporate quizzes and learning analytics."""

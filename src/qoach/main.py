@@ -1,0 +1,161 @@
+"""The application factory: resources in the lifespan, routers, one error mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from qoach.broker import BrokerUnavailable, create_broker
+from qoach.config import Settings, get_settings
+from qoach.db.engine import create_engine, create_sessionmaker
+from qoach.db.session import is_connection_error
+from qoach.errors import AppError
+from qoach.middleware import BodySizeLimitMiddleware
+
+logger = logging.getLogger("qoach")
+
+API_DESCRIPTION = """
+Corporate quizzes and learning analytics.
+
+Authenticate with `POST /auth/login` (the **Authorize** button takes email and
+password) and send `Authorization: Bearer <access token>`. Errors are
+`{"detail": ..., "code": ...}`; lists are `{"items", "total", "limit", "offset"}`.
+"""
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = create_engine(settings.database_url, settings)
+    read_engine = (
+        create_engine(settings.database_read_url, settings) if settings.database_read_url else engine
+    )
+    app.state.engine = engine
+    app.state.read_engine = read_engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_sessionmaker = create_sessionmaker(read_engine)
+    app.state.broker = create_broker(settings)
+    startup_hooks = list(app.state.startup_hooks)
+    try:
+        for hook in startup_hooks:
+            await hook(app)
+        yield
+    finally:
+        for hook in reversed(app.state.shutdown_hooks):
+            try:
+                await hook(app)
+            except Exception:
+                logger.exception("shutdown hook failed")
+        await app.state.broker.close()
+        if read_engine is not engine:
+            await read_engine.dispose()
+        await engine.dispose()
+
+
+def _error_response(
+    status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(jsonable_encoder(body), status_code=status_code, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        return _error_response(exc.status_code, exc.body(), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {k: v for k, v in error.items() if k in {"type", "loc", "msg", "input", "ctx"}}
+            for error in exc.errors()
+        ]
+        for error in errors:
+            if "ctx" in error:
+                error["ctx"] = {k: str(v) for k, v in error["ctx"].items()}
+            if isinstance(error.get("input"), bytes | bytearray):
+                error["input"] = None
+        return _error_response(422, {"detail": errors, "code": "validation_error"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return _error_response(exc.status_code, {"detail": detail, "code": code}, exc.headers)
+
+    @app.exception_handler(BrokerUnavailable)
+    async def _broker_down(_: Request, exc: BrokerUnavailable) -> JSONResponse:
+        logger.warning("broker unavailable: %s", exc)
+        return _error_response(
+            503,
+            {"detail": "A required backing service is unavailable", "code": "service_unavailable"},
+            {"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Exception)
+    async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
+        if is_connection_error(exc):
+            logger.warning("database unavailable: %s", exc)
+            return _error_response(
+                503,
+                {"detail": "The database is unavailable", "code": "service_unavailable"},
+                {"Retry-After": "5"},
+            )
+        logger.exception("unhandled error", exc_info=exc)
+        return _error_response(500, {"detail": "Internal server error", "code": "internal_error"})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Qoach",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.startup_hooks = []
+    app.state.shutdown_hooks = []
+    install_error_handlers(app)
+
+    from qoach.routes import include_routers
+
+    include_routers(app)
+
+    if settings.backend_cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.backend_cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        overrides={"/quizzes/import": settings.import_max_bytes},
+    )
+    return app

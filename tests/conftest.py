@@ -1,0 +1,124 @@
+"""Shared fixtures: a migrated database per run, the app, a client, clean state per test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests import lanes
+
+os.environ.update(lanes.test_environment())
+
+from qoach.config import Settings, get_settings  # noqa: E402
+from qoach.models import Base  # noqa: E402
+from tests.factories import Factory  # noqa: E402
+
+get_settings.cache_clear()
+
+
+def pytest_report_header() -> str:
+    return f"qoach test lane: {lanes.LANE} ({os.environ['DATABASE_URL']})"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if lanes.LANE == "postgres":
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL + Redis lane only")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+async def _create_pg_database() -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(lanes.PG_ADMIN_URL)
+    try:
+        await conn.execute(f'CREATE DATABASE "{lanes.PG_DATABASE}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_pg_database() -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(lanes.PG_ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{lanes.PG_DATABASE}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(settings: Settings) -> Iterator[str]:
+    """Apply the Alembic migrations once per run (never create_all)."""
+    from qoach.db.migrate import upgrade
+
+    if lanes.LANE == "postgres":
+        asyncio.run(_create_pg_database())
+    upgrade(settings.database_url)
+    yield settings.database_url
+    if lanes.LANE == "postgres":
+        asyncio.run(_drop_pg_database())
+
+
+@pytest.fixture(scope="session")
+async def app(migrated_database: str, settings: Settings) -> AsyncIterator[FastAPI]:
+    from qoach.main import create_app
+
+    application = create_app(settings)
+    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
+        yield application
+
+
+_TABLES = [table.name for table in reversed(Base.metadata.sorted_tables)]
+
+
+async def reset_state(application: FastAPI) -> None:
+    async with application.state.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in _TABLES:
+                await conn.execute(text(f"DELETE FROM {name}"))
+    broker = application.state.broker
+    await broker.flush()
+
+
+@pytest.fixture
+async def clean_app(app: FastAPI) -> FastAPI:
+    """The app with an empty database and broker (cleaned before the test)."""
+    await reset_state(app)
+    return app
+
+
+@pytest.fixture
+async def client(clean_app: FastAPI) -> AsyncIterator[AsyncClient]:
+    transport = ASGITransport(app=clean_app, client=("127.0.0.1", 50000))
+    async with AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+@pytest.fixture
+async def db(clean_app: FastAPI) -> AsyncIterator[AsyncSession]:
+    """A session of the app's own engine, for arranging and checking data."""
+    async with clean_app.state.sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+def factory(db: AsyncSession, clean_app: FastAPI) -> Factory:
+    return Factory(db, clean_app.state.settings)
