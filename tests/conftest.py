@@ -17,9 +17,9 @@ from tests import lanes
 
 os.environ.update(lanes.test_environment())
 
-from qoach.config import Settings, get_settings  # noqa: E402
-from qoach.models import Base  # noqa: E402
-from tests.factories import Factory  # noqa: E402
+from qoach.config import Settings, get_settings
+from qoach.models import Base
+from tests.factories import Factory
 
 get_settings.cache_clear()
 
@@ -122,3 +122,45 @@ async def db(clean_app: FastAPI) -> AsyncIterator[AsyncSession]:
 @pytest.fixture
 def factory(db: AsyncSession, clean_app: FastAPI) -> Factory:
     return Factory(db, clean_app.state.settings)
+
+
+class StatementCounter:
+    """Counts the SQL statements the app's engine executes inside `with counter:`."""
+
+    def __init__(self, engine: object) -> None:
+        self._engine = engine
+        self.statements: list[str] = []
+        self._active = False
+
+    def _listen(self, conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if self._active:
+            self.statements.append(statement)
+
+    def __enter__(self) -> StatementCounter:
+        from sqlalchemy import event
+
+        self.statements.clear()
+        self._active = True
+        event.listen(self._engine.sync_engine, "before_cursor_execute", self._listen)  # type: ignore[attr-defined]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import event
+
+        self._active = False
+        event.remove(self._engine.sync_engine, "before_cursor_execute", self._listen)  # type: ignore[attr-defined]
+
+    @property
+    def count(self) -> int:
+        # BEGIN / SAVEPOINT bookkeeping is not a query of ours
+        return sum(
+            1
+            for s in self.statements
+            if not s.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE"))
+        )
+
+
+@pytest.fixture
+def count_statements(clean_app: FastAPI) -> StatementCounter:
+    """`with count_statements as counter: ...; assert counter.count <= N`."""
+    return StatementCounter(clean_app.state.engine)

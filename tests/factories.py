@@ -68,7 +68,7 @@ class Factory:
         email: str | None = None,
         first_name: str | None = "Test",
         last_name: str | None = None,
-        password_hash: str | None | bool = True,
+        password_hash: str | bool | None = True,
     ) -> User:
         n = next(_counter)
         user = User(
@@ -259,7 +259,10 @@ class Factory:
         for question_id, mask, ok in rows:
             self.session.add(
                 AttemptAnswer(
-                    attempt_id=attempt.id, question_id=question_id, selected_mask=mask, is_correct=ok
+                    attempt_id=attempt.id,
+                    question_id=question_id,
+                    selected_mask=mask,
+                    is_correct=ok,
                 )
             )
         await self.session.commit()

@@ -32,7 +32,12 @@ class AppEnv(StrEnum):
 
 def normalize_database_url(url: str) -> str:
     """Map the URLs hosting platforms inject onto our async drivers."""
-    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://"):
+    for prefix in (
+        "postgres://",
+        "postgresql://",
+        "postgresql+psycopg2://",
+        "postgresql+psycopg://",
+    ):
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
     if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):

@@ -93,7 +93,9 @@ class ServiceUnavailable(AppError):
         super().__init__(detail or "A required backing service is unavailable", **kwargs)
 
 
-def field_error(loc: tuple[str | int, ...], message: str, kind: str = "value_error") -> Unprocessable:
+def field_error(
+    loc: tuple[str | int, ...], message: str, kind: str = "value_error"
+) -> Unprocessable:
     """A 422 in FastAPI's usual shape for a rule checked in a service."""
     return Unprocessable(
         message,

@@ -52,7 +52,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     engine = create_engine(settings.database_url, settings)
     read_engine = (
-        create_engine(settings.database_read_url, settings) if settings.database_read_url else engine
+        create_engine(settings.database_read_url, settings)
+        if settings.database_read_url
+        else engine
     )
     app.state.engine = engine
     app.state.read_engine = read_engine

@@ -21,9 +21,7 @@ class PageParams:
 
 def _page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (1–100).")] = 20,
-    offset: Annotated[
-        int, Query(ge=0, le=2_147_483_647, description="Items to skip (≥ 0).")
-    ] = 0,
+    offset: Annotated[int, Query(ge=0, le=2_147_483_647, description="Items to skip (≥ 0).")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

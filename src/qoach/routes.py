@@ -13,6 +13,7 @@ def include_routers(app: FastAPI) -> None:
     from qoach.exports.router import router as exports_router
     from qoach.health.router import router as health_router
     from qoach.notifications.router import router as notifications_router
+    from qoach.quizzes.excel_import.router import router as quiz_import_router
     from qoach.quizzes.router import router as quizzes_router
     from qoach.users.router import router as users_router
 
@@ -21,6 +22,7 @@ def include_routers(app: FastAPI) -> None:
         auth_router,
         users_router,
         companies_router,
+        quiz_import_router,
         quizzes_router,
         attempts_router,
         analytics_router,

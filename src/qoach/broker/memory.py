@@ -88,10 +88,7 @@ class MemoryBroker:
 
     async def counter_incr(self, key: str, window_seconds: int) -> tuple[int, int]:
         count, _ = await self.counter_get(key)
-        if count == 0:
-            expires = time.monotonic() + window_seconds
-        else:
-            expires = self._counters[key][1]
+        expires = time.monotonic() + window_seconds if count == 0 else self._counters[key][1]
         self._counters[key] = (count + 1, expires)
         return count + 1, max(1, int(expires - time.monotonic() + 0.999))
 

@@ -173,9 +173,7 @@ class RedisBroker:
         key = self._k("lock", name)
         token = secrets.token_hex(16)
         try:
-            acquired = bool(
-                await self._client.set(key, token, nx=True, px=int(ttl_seconds * 1000))
-            )
+            acquired = bool(await self._client.set(key, token, nx=True, px=int(ttl_seconds * 1000)))
         except (RedisError, OSError) as exc:
             raise BrokerUnavailable(str(exc)) from exc
         try:

@@ -86,4 +86,3 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
 # never sees a 2xx for a write that then failed to commit.
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
-

@@ -38,9 +38,7 @@ class Attempt(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"))
-    quiz_version_id: Mapped[int] = mapped_column(
-        ForeignKey("quiz_versions.id", ondelete="CASCADE")
-    )
+    quiz_version_id: Mapped[int] = mapped_column(ForeignKey("quiz_versions.id", ondelete="CASCADE"))
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     quiz_version: Mapped[int] = mapped_column(Integer)

@@ -33,9 +33,7 @@ class Quiz(TimestampMixin, Base):
 
 class QuizVersion(CreatedAtMixin, Base):
     __tablename__ = "quiz_versions"
-    __table_args__ = (
-        Index("uq_quiz_versions_quiz_id_version", "quiz_id", "version", unique=True),
-    )
+    __table_args__ = (Index("uq_quiz_versions_quiz_id_version", "quiz_id", "version", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"))
@@ -52,9 +50,7 @@ class Question(Base):
     __table_args__ = (Index("ix_questions_quiz_version_id", "quiz_version_id", "position"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    quiz_version_id: Mapped[int] = mapped_column(
-        ForeignKey("quiz_versions.id", ondelete="CASCADE")
-    )
+    quiz_version_id: Mapped[int] = mapped_column(ForeignKey("quiz_versions.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
 

@@ -46,7 +46,9 @@ def notification_data(row: Notification) -> dict[str, Any]:
 async def publish_notifications(broker: Broker, rows: Sequence[Notification]) -> None:
     for row in rows:
         try:
-            await broker.publish(user_topic(row.user_id), envelope("notification", notification_data(row)))
+            await broker.publish(
+                user_topic(row.user_id), envelope("notification", notification_data(row))
+            )
         except Exception as exc:  # the database holds it; clients catch up with ?since=
             logger.warning("could not publish notification %s: %s", row.id, exc)
 
@@ -85,3 +87,22 @@ async def notify(
 
     after_commit(session, _publish)
     return rows
+
+
+async def publish_session_revoked(
+    broker: Broker, user_id: int, session_ids: Sequence[int] | None
+) -> None:
+    """Tell every instance that logins of `user_id` ended (None = all of them).
+
+    Sockets authenticated by those logins close. Call it after the commit that
+    revoked them (use `after_commit`).
+    """
+    try:
+        await broker.publish(
+            user_topic(user_id),
+            envelope(
+                "session_revoked", {"session_ids": list(session_ids) if session_ids else None}
+            ),
+        )
+    except Exception as exc:
+        logger.warning("could not publish session revocation for user %s: %s", user_id, exc)
