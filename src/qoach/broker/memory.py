@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -110,10 +111,9 @@ class MemoryBroker:
 
     async def publish(self, topic: str, message: str) -> None:
         for subscription in list(self._subscribers.get(topic, ())):
-            try:
+            # a consumer that stopped reading loses messages
+            with contextlib.suppress(asyncio.QueueFull):
                 subscription.queue.put_nowait(message)
-            except asyncio.QueueFull:  # a consumer that stopped reading loses messages
-                pass
 
     async def subscribe(self, topic: str) -> MemorySubscription:
         subscription = MemorySubscription(self, topic)
