@@ -91,8 +91,8 @@ def _load_extensions() -> None:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue
+            if exc.name and module.startswith(exc.name):
+                continue  # that domain is not part of this build
             raise
         _EXTENSIONS.append(mod.register)
 

@@ -17,14 +17,16 @@ class MemorySubscription:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=10_000)
 
     def __aiter__(self) -> AsyncIterator[str]:
-        return self._iterate()
+        return self
 
-    async def _iterate(self) -> AsyncIterator[str]:
-        while True:
-            message = await self.queue.get()
-            if message is None:
-                return
-            yield message
+    async def __anext__(self) -> str:
+        # a plain method, not an async generator: cancelling a wait (e.g. in
+        # asyncio.wait_for) leaves the subscription usable
+        message = await self.queue.get()
+        if message is None:
+            self.queue.put_nowait(None)
+            raise StopAsyncIteration
+        return message
 
     async def close(self) -> None:
         self._broker._unsubscribe(self._topic, self)

@@ -58,14 +58,16 @@ class RedisSubscription:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=10_000)
 
     def __aiter__(self) -> AsyncIterator[str]:
-        return self._iterate()
+        return self
 
-    async def _iterate(self) -> AsyncIterator[str]:
-        while True:
-            message = await self.queue.get()
-            if message is None:
-                return
-            yield message
+    async def __anext__(self) -> str:
+        # a plain method, not an async generator: cancelling a wait (e.g. in
+        # asyncio.wait_for) leaves the subscription usable
+        message = await self.queue.get()
+        if message is None:
+            self.queue.put_nowait(None)
+            raise StopAsyncIteration
+        return message
 
     async def close(self) -> None:
         self._broker._unsubscribe(self)
@@ -217,14 +219,12 @@ class RedisBroker:
         backoff = 0.1
         topic_start = len(self._prefix) + len(":topic:")
         while not self._closed:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._client.pubsub()
             try:
                 await pubsub.psubscribe(self._pattern)
                 # confirm the subscription before declaring ourselves ready
                 while True:
-                    confirmation = await pubsub.get_message(
-                        ignore_subscribe_messages=False, timeout=2.0
-                    )
+                    confirmation = await pubsub.get_message(timeout=2.0)
                     if confirmation and confirmation["type"] == "psubscribe":
                         break
                     if confirmation is None:
