@@ -11,7 +11,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests import lanes
 
@@ -89,11 +89,9 @@ _TABLES = [table.name for table in reversed(Base.metadata.sorted_tables)]
 
 async def reset_state(application: FastAPI) -> None:
     async with application.state.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in _TABLES:
-                await conn.execute(text(f"DELETE FROM {name}"))
+        # DELETE, children first: on a handful of rows it is far cheaper than TRUNCATE
+        for name in _TABLES:
+            await conn.execute(text(f"DELETE FROM {name}"))
     broker = application.state.broker
     await broker.flush()
 
@@ -115,7 +113,10 @@ async def client(clean_app: FastAPI) -> AsyncIterator[AsyncClient]:
 @pytest.fixture
 async def db(clean_app: FastAPI) -> AsyncIterator[AsyncSession]:
     """A session of the app's own engine, for arranging and checking data."""
-    async with clean_app.state.sessionmaker() as session:
+    # DEFERRED on SQLite: a test that only reads must not hold the write lock the
+    # app's own (IMMEDIATE) transactions wait for.
+    engine = clean_app.state.engine.execution_options(sqlite_begin="DEFERRED")
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
         yield session
 
 

@@ -58,16 +58,24 @@ async def check_broker(request: Request) -> ServiceHealth:
     except BrokerUnavailable as exc:
         return ServiceHealth(
             status="error", source=broker.source, host=broker.host, error=str(exc)[:300]
-        )  # type: ignore[arg-type]
-    return ServiceHealth(status="ok", source=broker.source, host=broker.host)  # type: ignore[arg-type]
+        )
+    return ServiceHealth(status="ok", source=broker.source, host=broker.host)
+
+
+def _without_empty_error(payload: dict[str, Any]) -> dict[str, Any]:
+    """`error` appears only when there is one; `host` stays (null for SQLite)."""
+    cleaned = {k: v for k, v in payload.items() if not (k == "error" and v is None)}
+    return {k: _without_empty_error(v) if isinstance(v, dict) else v for k, v in cleaned.items()}
 
 
 def _respond(health: BaseModel, failed: bool) -> JSONResponse:
-    payload: dict[str, Any] = health.model_dump(exclude_none=False)
+    payload = _without_empty_error(health.model_dump(exclude_none=False))
     return JSONResponse(payload, status_code=503 if failed else 200)
 
 
-_503 = {503: {"description": "The service does not answer", "model": ServiceHealth}}
+_503: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The service does not answer", "model": ServiceHealth}
+}
 
 
 @router.get("/", response_model=Liveness, summary="Liveness")
