@@ -121,6 +121,9 @@ def ensure(access: CompanyAccess, action: Action) -> CompanyAccess:
     return access
 
 
+_ACTION_ATTR = "__qoach_action__"  # set on each `require()` dependency: its Action
+
+
 def require(action: Action) -> object:
     """Dependency for routes with a `{company_id}` path parameter."""
 
@@ -131,7 +134,20 @@ def require(action: Action) -> object:
     ) -> CompanyAccess:
         return ensure(await load_company_access(session, company_id, user), action)
 
+    setattr(dependency, _ACTION_ATTR, action)
     return Depends(dependency)
+
+
+def route_action(route: object) -> Action | None:
+    """The `Action` a route requires through `require()`, or None (role-matrix tests read it)."""
+    pending = list(getattr(getattr(route, "dependant", None), "dependencies", []))
+    while pending:
+        dependant = pending.pop()
+        action = getattr(dependant.call, _ACTION_ATTR, None)
+        if action is not None:
+            return Action(action)
+        pending.extend(dependant.dependencies)
+    return None
 
 
 def company_access(action: Action) -> type[CompanyAccess]:

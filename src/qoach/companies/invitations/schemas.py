@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from qoach.models import RequestStatus
+
+
+class InvitationCreate(BaseModel):
+    """Exactly one of `user_id` and `email` (of a registered user)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    email: EmailStr | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.user_id is None) == (self.email is None):
+            raise ValueError("give exactly one of user_id and email")
+        return self
+
+
+class InvitationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    company_id: int
+    user_id: int
+    status: RequestStatus
+    created_at: datetime
