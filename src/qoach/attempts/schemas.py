@@ -1,0 +1,55 @@
+"""Attempt submissions in, attempt objects out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qoach.quizzes.schemas import MAX_ANSWERS, MAX_QUESTIONS
+
+DbId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+
+
+class AttemptAnswerCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question_id: DbId
+    answer_ids: list[DbId] = Field(
+        default_factory=list,
+        max_length=MAX_ANSWERS,
+        description="The chosen answers of this question (distinct); empty = unanswered.",
+    )
+
+
+class AttemptCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answers: list[AttemptAnswerCreate] = Field(
+        max_length=MAX_QUESTIONS,
+        description=(
+            "One item per answered question of the quiz's current version; questions "
+            "left out count as unanswered (wrong)."
+        ),
+    )
+
+
+class AttemptResult(BaseModel):
+    question_id: int
+    is_correct: bool
+
+
+class AttemptRead(BaseModel):
+    id: int
+    quiz_id: int
+    company_id: int
+    user_id: int
+    quiz_version: int
+    correct_count: int
+    question_count: int
+    score: float = Field(description="correct_count / question_count (0 to 1).")
+    completed_at: datetime
+    results: list[AttemptResult] = Field(
+        description="Every question of the version the attempt answered, in order."
+    )

@@ -1,0 +1,202 @@
+"""SQL for quizzes: access lookups, the version with its questions, set-based writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import contains_eager
+
+from qoach.models import Answer, Membership, Question, Quiz, QuizVersion
+from qoach.pagination import escape_like
+from qoach.quizzes.schemas import QuestionCreate
+
+
+async def get_quiz_with_role(
+    session: AsyncSession, quiz_id: int, user_id: int
+) -> tuple[Quiz, str | None] | None:
+    """The quiz and the caller's role in its company (None if not a member), in one query."""
+    stmt = (
+        select(Quiz, Membership.role)
+        .outerjoin(
+            Membership,
+            and_(Membership.company_id == Quiz.company_id, Membership.user_id == user_id),
+        )
+        .where(Quiz.id == quiz_id)
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    return row[0], row[1]
+
+
+async def get_quiz(session: AsyncSession, quiz_id: int) -> Quiz | None:
+    return await session.get(Quiz, quiz_id)
+
+
+async def get_version(session: AsyncSession, quiz_id: int, number: int) -> QuizVersion | None:
+    """A version with its questions and answers in order, in one joined query."""
+    stmt = (
+        select(QuizVersion)
+        .join(QuizVersion.questions)
+        .join(Question.answers)
+        .options(contains_eager(QuizVersion.questions).contains_eager(Question.answers))
+        .where(QuizVersion.quiz_id == quiz_id, QuizVersion.version == number)
+        .order_by(Question.position, Answer.position)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.scalars(stmt)).unique().one_or_none()
+
+
+async def insert_quiz(
+    session: AsyncSession,
+    *,
+    company_id: int,
+    author_id: int | None,
+    title: str,
+    description: str | None,
+    frequency_days: int,
+) -> Quiz:
+    quiz = Quiz(
+        company_id=company_id,
+        created_by_id=author_id,
+        title=title,
+        description=description,
+        frequency_days=frequency_days,
+        version=1,
+    )
+    session.add(quiz)
+    await session.flush()
+    return quiz
+
+
+async def bump_version(
+    session: AsyncSession,
+    quiz_id: int,
+    *,
+    title: str,
+    description: str | None,
+    frequency_days: int,
+    now: datetime,
+) -> int:
+    """Replace the editable fields and add 1 to `version` atomically; the new number."""
+    stmt = (
+        update(Quiz)
+        .where(Quiz.id == quiz_id)
+        .values(
+            version=Quiz.version + 1,
+            title=title,
+            description=description,
+            frequency_days=frequency_days,
+            updated_at=now,
+        )
+        .returning(Quiz.version)
+        .execution_options(synchronize_session=False)
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def insert_version(
+    session: AsyncSession, quiz_id: int, number: int, questions: Sequence[QuestionCreate]
+) -> int:
+    """Write a version, its questions and answers with three set-based INSERTs; its id."""
+    version_id = (
+        await session.execute(
+            insert(QuizVersion)
+            .values(quiz_id=quiz_id, version=number, question_count=len(questions))
+            .returning(QuizVersion.id)
+        )
+    ).scalar_one()
+    # one multi-row INSERT; RETURNING order is not guaranteed (SQLite), so map by position
+    returned = await session.execute(
+        insert(Question)
+        .values(
+            [
+                {"quiz_version_id": version_id, "position": position, "text": question.text}
+                for position, question in enumerate(questions)
+            ]
+        )
+        .returning(Question.position, Question.id)
+    )
+    id_at = {position: question_id for position, question_id in returned.all()}
+    question_ids = [id_at[position] for position in range(len(questions))]
+    answer_rows: list[dict[str, Any]] = [
+        {
+            "question_id": question_id,
+            "position": position,
+            "text": answer.text,
+            "is_correct": answer.is_correct,
+        }
+        for question_id, question in zip(question_ids, questions, strict=True)
+        for position, answer in enumerate(question.answers)
+    ]
+    await session.execute(insert(Answer).values(answer_rows))
+    return int(version_id)
+
+
+async def company_member_ids(
+    session: AsyncSession, company_id: int, *, exclude_user_id: int | None
+) -> list[int]:
+    stmt = select(Membership.user_id).where(Membership.company_id == company_id)
+    if exclude_user_id is not None:
+        stmt = stmt.where(Membership.user_id != exclude_user_id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def delete_quiz(session: AsyncSession, quiz_id: int) -> None:
+    """Delete a quiz; versions, questions, answers and attempts go by ON DELETE CASCADE."""
+    await session.execute(
+        delete(Quiz).where(Quiz.id == quiz_id).execution_options(synchronize_session=False)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QuizSummaryRow:
+    id: int
+    company_id: int
+    title: str
+    description: str | None
+    frequency_days: int
+    version: int
+    question_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+def _summaries(company_id: int, search: str | None) -> Select[*tuple[Any, ...]]:
+    stmt: Select[*tuple[Any, ...]] = (
+        select(
+            Quiz.id,
+            Quiz.company_id,
+            Quiz.title,
+            Quiz.description,
+            Quiz.frequency_days,
+            Quiz.version,
+            QuizVersion.question_count,
+            Quiz.created_at,
+            Quiz.updated_at,
+        )
+        .join(
+            QuizVersion,
+            and_(QuizVersion.quiz_id == Quiz.id, QuizVersion.version == Quiz.version),
+        )
+        .where(Quiz.company_id == company_id)
+    )
+    if search:
+        stmt = stmt.where(Quiz.title.ilike(f"%{escape_like(search)}%", escape="\\"))
+    return stmt
+
+
+async def list_summaries(
+    session: AsyncSession, company_id: int, *, search: str | None, limit: int, offset: int
+) -> tuple[list[QuizSummaryRow], int]:
+    base = _summaries(company_id, search)
+    total = (
+        await session.execute(select(func.count()).select_from(base.order_by(None).subquery()))
+    ).scalar_one()
+    rows = (await session.execute(base.order_by(Quiz.id.desc()).limit(limit).offset(offset))).all()
+    return [QuizSummaryRow(*row) for row in rows], int(total)

@@ -1,0 +1,185 @@
+"""Quiz rules: who may see or change a quiz, versioning, the `quiz_created` event.
+
+Functions flush and never commit. `create_quiz` and `replace_quiz` are shared with
+the Excel import; the `*_view` functions are what the routes call.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from qoach.broker import Broker
+from qoach.companies.permissions import Action, CompanyAccess, can, ensure
+from qoach.db.types import utcnow
+from qoach.errors import Forbidden, NotFound
+from qoach.models import NotificationKind, Quiz, QuizVersion, User
+from qoach.notifications.events import notify
+from qoach.pagination import Page, PageParams
+from qoach.quizzes import repository
+from qoach.quizzes.schemas import (
+    QuizAdminRead,
+    QuizCreate,
+    QuizPublicRead,
+    QuizSummary,
+    QuizUpdate,
+)
+
+
+def quiz_not_found() -> NotFound:
+    return NotFound("Quiz not found", code="quiz_not_found")
+
+
+async def quiz_for_user(
+    session: AsyncSession, quiz_id: int, user: User, action: Action
+) -> tuple[Quiz, str]:
+    """The quiz and the caller's role, checked against `action`.
+
+    A quiz is visible only to members of its company: anyone else gets the same
+    404 as for a quiz that does not exist (a visible company does not make its
+    quizzes visible). Members whose role does not allow `action` get 403.
+    """
+    found = await repository.get_quiz_with_role(session, quiz_id, user.id)
+    quiz, role = found if found is not None else (None, None)
+    if quiz is None or role is None:
+        raise quiz_not_found()
+    if not can(role, action):
+        raise Forbidden("Your role in this company does not allow this", code="forbidden_role")
+    return quiz, role
+
+
+async def load_version(session: AsyncSession, quiz: Quiz) -> QuizVersion:
+    """The quiz's current version with its questions and answers (one statement)."""
+    version = await repository.get_version(session, quiz.id, quiz.version)
+    if version is None:  # a quiz always has its current version; never a 500 if not
+        raise quiz_not_found()
+    return version
+
+
+async def load_quiz_for_admin(session: AsyncSession, quiz_id: int) -> tuple[Quiz, QuizVersion]:
+    """The quiz and its current version with questions and answers; no access check."""
+    quiz = await repository.get_quiz(session, quiz_id)
+    if quiz is None:
+        raise quiz_not_found()
+    return quiz, await load_version(session, quiz)
+
+
+async def create_quiz(
+    session: AsyncSession,
+    broker: Broker,
+    *,
+    company_id: int,
+    author_id: int | None,
+    data: QuizCreate,
+    notify_members: bool = True,
+) -> Quiz:
+    """Create a quiz at version 1; tell every other member of the company (after commit)."""
+    quiz = await repository.insert_quiz(
+        session,
+        company_id=company_id,
+        author_id=author_id,
+        title=data.title,
+        description=data.description,
+        frequency_days=data.frequency_days,
+    )
+    await repository.insert_version(session, quiz.id, 1, data.questions)
+    if notify_members:
+        recipients = await repository.company_member_ids(
+            session, company_id, exclude_user_id=author_id
+        )
+        await notify(
+            session,
+            broker,
+            user_ids=recipients,
+            kind=NotificationKind.quiz_created,
+            title=f"New quiz: {quiz.title}",
+            body=quiz.description or "",
+            company_id=company_id,
+            payload={"quiz_id": quiz.id, "company_id": company_id, "title": quiz.title},
+        )
+    return quiz
+
+
+async def replace_quiz(session: AsyncSession, quiz: Quiz, data: QuizCreate) -> Quiz:
+    """A new version of the whole definition (version + 1); past versions stay as they were."""
+    now = utcnow()
+    number = await repository.bump_version(
+        session,
+        quiz.id,
+        title=data.title,
+        description=data.description,
+        frequency_days=data.frequency_days,
+        now=now,
+    )
+    await repository.insert_version(session, quiz.id, number, data.questions)
+    # the UPDATE ran without ORM synchronisation: mirror it on the loaded object
+    for field, value in (
+        ("version", number),
+        ("title", data.title),
+        ("description", data.description),
+        ("frequency_days", data.frequency_days),
+        ("updated_at", now),
+    ):
+        set_committed_value(quiz, field, value)
+    return quiz
+
+
+# --- what the routes call ---------------------------------------------------------
+
+
+async def create_quiz_view(
+    session: AsyncSession, broker: Broker, access: CompanyAccess, data: QuizCreate
+) -> QuizAdminRead:
+    ensure(access, Action.quizzes_manage)
+    quiz = await create_quiz(
+        session, broker, company_id=access.company.id, author_id=access.user.id, data=data
+    )
+    return QuizAdminRead.build(quiz, await load_version(session, quiz))
+
+
+async def list_quizzes(
+    session: AsyncSession, access: CompanyAccess, page: PageParams, search: str | None
+) -> Page[QuizSummary]:
+    ensure(access, Action.quizzes_read)
+    rows, total = await repository.list_summaries(
+        session, access.company.id, search=search, limit=page.limit, offset=page.offset
+    )
+    return Page[QuizSummary](
+        items=[QuizSummary.model_validate(row) for row in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+async def get_public_view(session: AsyncSession, quiz_id: int, user: User) -> QuizPublicRead:
+    quiz, _ = await quiz_for_user(session, quiz_id, user, Action.quizzes_read)
+    return QuizPublicRead.build(quiz, await load_version(session, quiz))
+
+
+async def get_admin_view(session: AsyncSession, quiz_id: int, user: User) -> QuizAdminRead:
+    quiz, _ = await quiz_for_user(session, quiz_id, user, Action.quizzes_manage)
+    return QuizAdminRead.build(quiz, await load_version(session, quiz))
+
+
+async def replace_quiz_view(
+    session: AsyncSession, quiz_id: int, user: User, data: QuizCreate
+) -> QuizAdminRead:
+    quiz, _ = await quiz_for_user(session, quiz_id, user, Action.quizzes_manage)
+    quiz = await replace_quiz(session, quiz, data)
+    return QuizAdminRead.build(quiz, await load_version(session, quiz))
+
+
+async def update_quiz_view(
+    session: AsyncSession, quiz_id: int, user: User, data: QuizUpdate
+) -> QuizAdminRead:
+    quiz, _ = await quiz_for_user(session, quiz_id, user, Action.quizzes_manage)
+    for field, value in data.model_dump(exclude_unset=True).items():
+        setattr(quiz, field, value)
+    await session.flush()  # `updated_at` moves only when something changed
+    return QuizAdminRead.build(quiz, await load_version(session, quiz))
+
+
+async def delete_quiz(session: AsyncSession, quiz_id: int, user: User) -> None:
+    quiz, _ = await quiz_for_user(session, quiz_id, user, Action.quizzes_manage)
+    await repository.delete_quiz(session, quiz.id)
