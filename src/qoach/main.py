@@ -59,7 +59,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.read_engine = read_engine
     app.state.sessionmaker = create_sessionmaker(engine)
-    app.state.read_sessionmaker = create_sessionmaker(read_engine)
+    # read sessions never write: on SQLite they BEGIN DEFERRED, so a read (an analytics
+    # query beside the request's own session, a long export) never waits for the write lock
+    app.state.read_sessionmaker = create_sessionmaker(
+        read_engine.execution_options(sqlite_begin="DEFERRED")
+    )
     app.state.broker = create_broker(settings)
     startup_hooks = list(app.state.startup_hooks)
     try:
@@ -158,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
-        overrides={"/quizzes/import": settings.import_max_bytes},
+        # the multipart envelope around the file: the service checks the file itself
+        overrides={"/quizzes/import": settings.import_max_bytes + 64 * 1024},
     )
     return app

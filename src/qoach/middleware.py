@@ -46,18 +46,28 @@ class BodySizeLimitMiddleware:
                     return
         received = 0
         response_started = False
+        rejected = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, rejected
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    # Answer at once: the app may turn the exception into an error of its
+                    # own (FastAPI makes any failure while reading a form a 400), which
+                    # tracking_send then drops. This is what makes chunked uploads
+                    # without Content-Length get their 413.
+                    if not response_started and not rejected:
+                        rejected = True
+                        await _reject(send, limit)
                     raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal response_started
+            if rejected:
+                return
             if message["type"] == "http.response.start":
                 response_started = True
             await send(message)
@@ -65,7 +75,7 @@ class BodySizeLimitMiddleware:
         try:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
-            if not response_started:
+            if not response_started and not rejected:
                 await _reject(send, limit)
 
 
