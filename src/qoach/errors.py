@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 
 class AppError(Exception):
     """Base of every error a client may see. Services raise these, never HTTPException."""
@@ -101,3 +103,38 @@ def field_error(
         message,
         extra={"detail": [{"type": kind, "loc": list(loc), "msg": message, "input": None}]},
     )
+
+
+class ErrorRead(BaseModel):
+    """Every error body. `detail` is a list (FastAPI's shape) for validation errors."""
+
+    detail: str | list[dict[str, Any]]
+    code: str
+
+
+ERROR_TEXT = {
+    401: "Missing, invalid or expired token (`not_authenticated`)",
+    403: "Your role does not allow this (`forbidden_role`)",
+    404: "Not found, or hidden from the caller",
+    409: "Conflicts with the current state",
+    413: "Upload too large (`payload_too_large`)",
+    422: "Invalid input: `detail` lists each problem with its `loc`",
+    429: "Rate limited: retry after `Retry-After` seconds",
+    503: "A required backing service is down (`service_unavailable`)",
+}
+
+
+def error_responses(
+    *codes: int, auth: bool = True, **texts: str
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: (401 when `auth`) plus each status with the error body.
+
+    `texts` overrides a description, keyed `e404="..."`.
+    """
+    return {
+        code: {
+            "model": ErrorRead,
+            "description": texts.get(f"e{code}", ERROR_TEXT.get(code, "Error")),
+        }
+        for code in ((401, *codes) if auth else codes)
+    }

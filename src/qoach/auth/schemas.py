@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from qoach.errors import ErrorRead
 from qoach.users.schemas import UserCreate, UserRead
 
 __all__ = ["LoginRequest", "RefreshRequest", "RegisterRequest", "TokenPair", "UserRead"]
@@ -43,13 +44,6 @@ class LogoutRequest(BaseModel):
     refresh_token: TokenText
 
 
-class ErrorBody(BaseModel):
-    """The shape of every error response (422s carry FastAPI's `detail` list)."""
-
-    detail: str
-    code: str
-
-
 def error_responses(*pairs: tuple[int, str]) -> dict[int | str, dict[str, object]]:
     """`responses=` entries for a route's error codes: `(status, description)` pairs."""
-    return {status: {"model": ErrorBody, "description": text} for status, text in pairs}
+    return {status: {"model": ErrorRead, "description": text} for status, text in pairs}

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from qoach.errors import error_responses
 from qoach.models import CompanyRole, RequestStatus
 from qoach.users.schemas import UserRead
 
@@ -81,22 +82,6 @@ class StatusFilter(StrEnum):
     all = "all"
 
 
-class ErrorRead(BaseModel):
-    detail: str | list[dict[str, Any]]
-    code: str
-
-
-_ERROR_TEXT = {
-    401: "Missing, invalid or expired token",
-    403: "Your role in the company does not allow this",
-    404: "Not found, or hidden from the caller",
-    409: "Conflicts with the current state",
-}
-
-
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route: each listed status with the `{detail, code}` body."""
-    return {
-        code: {"model": ErrorRead, "description": _ERROR_TEXT.get(code, "Error")}
-        for code in (401, *codes)
-    }
+    """`responses=` for a route: 401 plus each listed status with the error body."""
+    return error_responses(*codes, e403="Your role in the company does not allow this")

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from qoach.errors import ErrorRead, error_responses  # noqa: F401  (re-exported)
 from qoach.models import Answer, Question, Quiz, QuizVersion
 
 MIN_QUESTIONS = 2
@@ -201,32 +202,3 @@ class QuizSummary(_QuizBase):
     model_config = ConfigDict(from_attributes=True)
 
     question_count: int
-
-
-class ErrorRead(BaseModel):
-    """Every error body: `detail` is a list (FastAPI's shape) for validation errors."""
-
-    detail: str | list[dict[str, Any]]
-    code: str
-
-
-_ERROR_TEXT = {
-    401: "Missing, invalid or expired token (`not_authenticated`)",
-    403: "Your role in the company does not allow this (`forbidden_role`)",
-    404: "Not found, or hidden from the caller",
-    422: "Invalid input: `detail` lists each problem with its `loc`",
-}
-
-
-def error_responses(*codes: int, **texts: str) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route: 401 plus each listed status with the `{detail, code}` body.
-
-    `texts` overrides a description, keyed `e404="..."`.
-    """
-    return {
-        code: {
-            "model": ErrorRead,
-            "description": texts.get(f"e{code}", _ERROR_TEXT.get(code, "Error")),
-        }
-        for code in (401, *codes)
-    }
