@@ -90,7 +90,12 @@ async def test_redis_subscription_survives_a_dropped_connection() -> None:
     broker = RedisBroker(lanes.REDIS_URL, prefix=f"qoach-broker-test-{uuid.uuid4().hex[:8]}")
     try:
         subscription = await broker.subscribe("user:7")
-        await broker._client.client_kill_filter(_type="pubsub")
+        # kill only this broker's own pub/sub connection (others share the server)
+        await asyncio.wait_for(broker._ready.wait(), timeout=5)
+        clients = await broker._client.client_list(_type="pubsub")
+        ours = [c["id"] for c in clients if c.get("name") == broker.client_name]
+        assert len(ours) == 1
+        assert await broker._client.client_kill_filter(_id=ours[0]) == 1
         deadline = asyncio.get_running_loop().time() + 10
         received = None
         messages = aiter(subscription)

@@ -6,7 +6,7 @@ only the back ends know how those map onto keys and channels.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -57,6 +57,9 @@ class Broker(Protocol):
 
     # pub/sub
     async def publish(self, topic: str, message: str) -> None: ...
+
+    async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
+        """Publish (topic, message) pairs in order, in as few round trips as possible."""
 
     async def subscribe(self, topic: str) -> Subscription: ...
 

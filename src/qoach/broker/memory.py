@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 
@@ -35,8 +35,8 @@ class MemorySubscription:
 
 
 class MemoryBroker:
-    source = "embedded"
-    host = None
+    source: str = "embedded"
+    host: str | None = None
 
     def __init__(self) -> None:
         self._cache: dict[str, tuple[str, float]] = {}
@@ -116,6 +116,10 @@ class MemoryBroker:
             # a consumer that stopped reading loses messages
             with contextlib.suppress(asyncio.QueueFull):
                 subscription.queue.put_nowait(message)
+
+    async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
+        for topic, message in messages:
+            await self.publish(topic, message)
 
     async def subscribe(self, topic: str) -> MemorySubscription:
         subscription = MemorySubscription(self, topic)
