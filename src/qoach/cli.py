@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from qoach.config import get_settings
 
@@ -42,18 +43,54 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from qoach.db.migrate import upgrade
 
         upgrade(settings.database_url)
-    uvicorn.run(
-        "qoach.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=True,
-        forwarded_allow_ips=args.forwarded_allow_ips,
-        timeout_graceful_shutdown=30,
-        log_level=settings.log_level.lower(),
-    )
-    return 0
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "proxy_headers": True,
+        "forwarded_allow_ips": args.forwarded_allow_ips,
+        "timeout_graceful_shutdown": 30,
+        "log_level": settings.log_level.lower(),
+    }
+    if args.workers > 1:
+        uvicorn.run("qoach.main:create_app", **options)
+        return 0
+    return _serve_one_process(uvicorn.Config("qoach.main:create_app", **options))
+
+
+def _serve_one_process(config: Any) -> int:
+    """Serve until SIGTERM / SIGINT; 0 once uvicorn has drained the requests in flight.
+
+    uvicorn re-raises the signal it shut down for, so that a default handler would end
+    the process *by* SIGTERM (status 143) even after a clean drain. Our handler lets
+    that re-raised signal pass once the shutdown is complete; a signal that arrives
+    before uvicorn took over still ends the process at once (status 128 + signal).
+    """
+    import signal
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        drained = False
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            await super().shutdown(sockets)
+            self.drained = True
+
+    server = Server(config)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if not server.drained:
+            raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if server.started else 3  # 3: uvicorn's "startup failed"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,7 +131,8 @@ def _load_extensions() -> None:
             if exc.name and module.startswith(exc.name):
                 continue  # that domain is not part of this build
             raise
-        _EXTENSIONS.append(mod.register)
+        if mod.register not in _EXTENSIONS:  # main() may run more than once in a process
+            _EXTENSIONS.append(mod.register)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qoach.broker import BrokerUnavailable, create_broker
@@ -88,6 +90,21 @@ def _error_response(
     return JSONResponse(jsonable_encoder(body), status_code=status_code, headers=headers)
 
 
+def _echoable(value: Any) -> Any:
+    """A rejected input as it can be echoed in a 422: JSON-safe, or null.
+
+    `1e999` and `NaN` parse as JSON (Python reads them as inf / nan) but cannot be
+    written back as JSON; bytes are not JSON either.
+    """
+    if isinstance(value, bytes | bytearray):
+        return None
+    try:
+        json.dumps(value, allow_nan=False, default=str)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return value
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -102,8 +119,8 @@ def install_error_handlers(app: FastAPI) -> None:
         for error in errors:
             if "ctx" in error:
                 error["ctx"] = {k: str(v) for k, v in error["ctx"].items()}
-            if isinstance(error.get("input"), bytes | bytearray):
-                error["input"] = None
+            if "input" in error:
+                error["input"] = _echoable(error["input"])
         return _error_response(422, {"detail": errors, "code": "validation_error"})
 
     @app.exception_handler(StarletteHTTPException)
@@ -121,7 +138,6 @@ def install_error_handlers(app: FastAPI) -> None:
             {"Retry-After": "5"},
         )
 
-    @app.exception_handler(Exception)
     async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
         if is_connection_error(exc):
             logger.warning("database unavailable: %s", exc)
@@ -132,6 +148,13 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         logger.exception("unhandled error", exc_info=exc)
         return _error_response(500, {"detail": "Internal server error", "code": "internal_error"})
+
+    # Database and socket errors get handlers of their own: a handler for `Exception`
+    # runs in Starlette's outermost middleware, which re-raises after answering, and
+    # uvicorn then closes the keep-alive connection under the client's next request.
+    app.add_exception_handler(DBAPIError, _unhandled)
+    app.add_exception_handler(OSError, _unhandled)
+    app.add_exception_handler(Exception, _unhandled)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -52,13 +52,46 @@ async def commit(session: AsyncSession) -> None:
     await run_after_commit(session)
 
 
-def is_connection_error(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError | ConnectionError | OSError | TimeoutError):
+# SQLSTATEs that mean "the server is not there right now", not "your query is wrong":
+# class 08 (connection exception), admin / crash shutdown, starting up or shutting
+# down (cannot_connect_now), too many connections
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+_UNAVAILABLE_NAMES = frozenset(
+    {"ConnectionDoesNotExistError", "CannotConnectNowError", "InterfaceError"}
+)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc`, the driver error SQLAlchemy wrapped (`.orig`) and their explicit causes."""
+    chain: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending and len(chain) < 10:
+        current = pending.pop()
+        if current is None or any(current is seen for seen in chain):
+            continue
+        chain.append(current)
+        pending += [getattr(current, "orig", None), current.__cause__]
+    return chain
+
+
+def _unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError | OSError):  # ConnectionError, TimeoutError too
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    name = type(exc).__name__
-    return name in {"ConnectionDoesNotExistError", "CannotConnectNowError", "InterfaceError"}
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        return True
+    return type(exc).__name__ in _UNAVAILABLE_NAMES
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when `exc` (or the driver error behind it) means the database is unreachable.
+
+    asyncpg's errors arrive wrapped: "the database system is starting up" is a plain
+    `DBAPIError` whose `.orig` came from `CannotConnectNowError` (SQLSTATE 57P03).
+    """
+    return any(_unavailable(cause) for cause in _causes(exc))
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
