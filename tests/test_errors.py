@@ -124,3 +124,17 @@ async def test_openapi_documents_error_responses(client: AsyncClient) -> None:
     assert "403" in paths["/users/me"]["patch"]["responses"]
     assert "403" in paths["/users/me"]["put"]["responses"]
     assert "429" in paths["/auth/login"]["post"]["responses"]
+
+
+async def test_validation_errors_never_echo_passwords_or_tokens(client: AsyncClient) -> None:
+    secret = "x" * 200  # too long: rejected, and must not come back
+    response = await client.post(
+        "/auth/register", json={"email": "not-an-email", "password": secret}
+    )
+    assert response.status_code == 422
+    assert secret not in response.text
+    response = await client.post("/auth/register", json={"password": secret})
+    assert response.status_code == 422
+    assert secret not in response.text
+    response = await client.post("/auth/refresh", json={"refresh_token": 123, "extra": secret})
+    assert response.status_code == 422

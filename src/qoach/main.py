@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qoach.broker import BrokerUnavailable, create_broker
@@ -105,6 +106,23 @@ def _echoable(value: Any) -> Any:
     return value
 
 
+_SECRET_FIELDS = ("password", "token", "secret")
+
+
+def _is_secret(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_FIELDS)
+
+
+def _redacted(value: Any) -> Any:
+    """The rejected input with passwords and tokens left out, however deep."""
+    if isinstance(value, dict):
+        return {k: None if _is_secret(str(k)) else _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -120,7 +138,8 @@ def install_error_handlers(app: FastAPI) -> None:
             if "ctx" in error:
                 error["ctx"] = {k: str(v) for k, v in error["ctx"].items()}
             if "input" in error:
-                error["input"] = _echoable(error["input"])
+                secret = any(isinstance(part, str) and _is_secret(part) for part in error["loc"])
+                error["input"] = None if secret else _echoable(_redacted(error["input"]))
         return _error_response(422, {"detail": errors, "code": "validation_error"})
 
     @app.exception_handler(StarletteHTTPException)
@@ -141,9 +160,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
         if is_connection_error(exc):
             logger.warning("database unavailable: %s", exc)
+            # pool exhausted (every connection busy for DATABASE_POOL_TIMEOUT): overload
+            busy = isinstance(exc, PoolTimeout)
+            detail = "The service is busy, retry later" if busy else "The database is unavailable"
             return _error_response(
                 503,
-                {"detail": "The database is unavailable", "code": "service_unavailable"},
+                {"detail": detail, "code": "service_unavailable"},
                 {"Retry-After": "5"},
             )
         logger.exception("unhandled error", exc_info=exc)
@@ -153,6 +175,7 @@ def install_error_handlers(app: FastAPI) -> None:
     # runs in Starlette's outermost middleware, which re-raises after answering, and
     # uvicorn then closes the keep-alive connection under the client's next request.
     app.add_exception_handler(DBAPIError, _unhandled)
+    app.add_exception_handler(PoolTimeout, _unhandled)
     app.add_exception_handler(OSError, _unhandled)
     app.add_exception_handler(Exception, _unhandled)
 

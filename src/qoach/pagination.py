@@ -8,6 +8,8 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
+from qoach.params import MAX_ID
+
 T = TypeVar("T")
 
 MAX_LIMIT = 100
@@ -21,7 +23,7 @@ class PageParams:
 
 def _page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (1–100).")] = 20,
-    offset: Annotated[int, Query(ge=0, le=2_147_483_647, description="Items to skip (≥ 0).")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="Items to skip (≥ 0).")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

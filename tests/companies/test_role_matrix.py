@@ -119,8 +119,17 @@ TABLE = [
     ),
     Row("GET", C + "/requests", Action.requests_manage),
     Row("GET", "/users/me/requests", explicit=everyone(200)),
-    Row("POST", "/requests/{request_id}/accept", Action.requests_manage),
-    Row("POST", "/requests/{request_id}/reject", Action.requests_manage, ok=204),
+    # a non-member who is not the requester: 404, like a request that does not exist
+    Row(
+        "POST",
+        "/requests/{request_id}/accept",
+        explicit={"owner": 200, "admin": 200, "member": 403, "outsider": 404},
+    ),
+    Row(
+        "POST",
+        "/requests/{request_id}/reject",
+        explicit={"owner": 204, "admin": 204, "member": 403, "outsider": 404},
+    ),
     Row("DELETE", "/requests/{request_id}", explicit=everyone(404)),
 ]
 

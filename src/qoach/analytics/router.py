@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Query, status
 
 from qoach.analytics import service
 from qoach.analytics.schemas import (
@@ -27,11 +27,12 @@ from qoach.companies.schemas import errors
 from qoach.dates import DateRangeDep
 from qoach.db.session import ReadSessionDep
 from qoach.pagination import Page, PageDep
+from qoach.params import IdPath, IdQuery
 
 router = APIRouter(tags=["analytics"])
 
-Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
-OptionalId = Annotated[int | None, Query(ge=1, le=2_147_483_647)]
+Id = IdPath
+OptionalId = IdQuery
 BucketQuery = Annotated[
     Bucket, Query(description="Bucket size (UTC; weeks start on Monday; months on the 1st).")
 ]

@@ -20,6 +20,8 @@ from qoach.auth.schemas import (
 from qoach.broker import BrokerDep
 from qoach.config import Settings
 from qoach.db.session import SessionDep
+from qoach.openapi_links import created, link
+from qoach.text import NO_NUL
 from qoach.users.schemas import UserCreate, UserRead
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -29,17 +31,25 @@ _422 = (422, "Invalid input")
 
 _FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
+_IGNORED_MAX = 1024  # the OAuth2 form's fields we ignore are still bounded
+
 _LOGIN_FORM_SCHEMA: dict[str, Any] = {
     "title": "OAuth2PasswordForm",
     "type": "object",
     "required": ["username", "password"],
     "properties": {
-        "username": {"type": "string", "description": "The email address."},
-        "password": {"type": "string", "format": "password"},
+        "username": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 320,
+            "pattern": NO_NUL,
+            "description": "The email address.",
+        },
+        "password": {"type": "string", "format": "password", "minLength": 1, "maxLength": 1024},
         "grant_type": {"type": "string", "enum": ["password"]},
-        "scope": {"type": "string", "description": "Ignored."},
-        "client_id": {"type": "string", "description": "Ignored."},
-        "client_secret": {"type": "string", "description": "Ignored."},
+        "scope": {"type": "string", "maxLength": _IGNORED_MAX, "description": "Ignored."},
+        "client_id": {"type": "string", "maxLength": _IGNORED_MAX, "description": "Ignored."},
+        "client_secret": {"type": "string", "maxLength": _IGNORED_MAX, "description": "Ignored."},
     },
 }
 
@@ -73,6 +83,19 @@ async def _login_credentials(request: Request) -> LoginRequest:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type in _FORM_MEDIA_TYPES:
         form = await request.form(max_files=0, max_fields=20)
+        for name in ("scope", "client_id", "client_secret"):
+            value = form.get(name)
+            if isinstance(value, str) and len(value) > _IGNORED_MAX:
+                raise RequestValidationError(
+                    [
+                        {
+                            "type": "string_too_long",
+                            "loc": ("body", name),
+                            "msg": f"String should have at most {_IGNORED_MAX} characters",
+                            "input": None,
+                        }
+                    ]
+                )
         data = {
             field: value
             for field, value in (
@@ -108,7 +131,13 @@ async def _login_credentials(request: Request) -> LoginRequest:
     status_code=status.HTTP_201_CREATED,
     summary="Create an account",
     description="The email is stored lower-case; the password is 8–128 characters.",
-    responses=error_responses((409, "The email is taken (`email_taken`)"), _422),
+    responses={
+        **error_responses((409, "The email is taken (`email_taken`)"), _422),
+        **created(
+            "The new user",
+            GetUser=link("GET", "/users/{user_id}", "Read the user", user_id="$response.body#/id"),
+        ),
+    },
 )
 async def register(data: UserCreate, session: SessionDep) -> UserRead:
     return UserRead.model_validate(await service.register(session, data))

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from qoach.errors import ErrorRead
+from qoach.text import NO_NUL
 from qoach.users.schemas import UserCreate, UserRead
 
 __all__ = ["LoginRequest", "RefreshRequest", "RegisterRequest", "TokenPair", "UserRead"]
@@ -21,7 +22,9 @@ class LoginRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: Annotated[str, Field(min_length=1, max_length=320, description="Any case.")]
+    email: Annotated[
+        str, Field(min_length=1, max_length=320, pattern=NO_NUL, description="Any case.")
+    ]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 

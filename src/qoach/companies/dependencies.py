@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends
 
 from qoach.auth.dependencies import CurrentUser
 from qoach.companies.permissions import CompanyAccess, load_company_access
 from qoach.db.session import SessionDep
+from qoach.params import (
+    CompanyIdPath,
+    InvitationIdPath,
+    RequestIdPath,
+    UserIdPath,
+)
 
-MAX_ID = 2_147_483_647
-
-CompanyId = Annotated[int, Path(ge=1, le=MAX_ID, description="Company id.")]
-UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="User id.")]
-InvitationId = Annotated[int, Path(ge=1, le=MAX_ID, description="Invitation id.")]
-RequestId = Annotated[int, Path(ge=1, le=MAX_ID, description="Join request id.")]
+CompanyId = CompanyIdPath
+UserId = UserIdPath
+InvitationId = InvitationIdPath
+RequestId = RequestIdPath
 
 
 async def _visible_company(

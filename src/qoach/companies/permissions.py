@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,7 @@ from qoach.auth.dependencies import CurrentUser
 from qoach.db.session import SessionDep
 from qoach.errors import Forbidden, NotFound
 from qoach.models import Company, CompanyRole, Membership, User
+from qoach.params import CompanyIdPath
 
 
 class Action(StrEnum):
@@ -128,7 +129,7 @@ def require(action: Action) -> object:
     """Dependency for routes with a `{company_id}` path parameter."""
 
     async def dependency(
-        company_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
+        company_id: CompanyIdPath,
         session: SessionDep,
         user: CurrentUser,
     ) -> CompanyAccess:

@@ -27,7 +27,9 @@ from qoach.companies.schemas import (
 )
 from qoach.db.session import SessionDep
 from qoach.models import CompanyRole
+from qoach.openapi_links import created, link
 from qoach.pagination import Page, PageDep
+from qoach.text import NO_NUL
 
 router = APIRouter(tags=["companies"])
 
@@ -36,7 +38,27 @@ router = APIRouter(tags=["companies"])
     "/companies",
     status_code=201,
     summary="Create a company (the caller becomes its owner)",
-    responses=errors(),
+    responses={
+        **errors(),
+        **created(
+            "The new company, with the caller as its owner",
+            GetCompany=link(
+                "GET", "/companies/{company_id}", "Read it", company_id="$response.body#/id"
+            ),
+            ListMembers=link(
+                "GET",
+                "/companies/{company_id}/members",
+                "Its members (the owner)",
+                company_id="$response.body#/id",
+            ),
+            CreateQuiz=link(
+                "POST",
+                "/companies/{company_id}/quizzes",
+                "Add a quiz",
+                company_id="$response.body#/id",
+            ),
+        ),
+    },
 )
 async def create_company(
     data: CompanyCreate, user: CurrentUser, session: SessionDep
@@ -55,7 +77,7 @@ async def list_companies(
     user: CurrentUser,
     session: SessionDep,
     page: PageDep,
-    search: Annotated[str | None, Query(max_length=100)] = None,
+    search: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
 ) -> Page[CompanyRead]:
     return await service.list_companies(session, user, page, search)
 

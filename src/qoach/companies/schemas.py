@@ -10,10 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from qoach.errors import error_responses
 from qoach.models import CompanyRole, RequestStatus
+from qoach.params import MAX_ID
+from qoach.text import NO_NUL
 from qoach.users.schemas import UserRead
 
-CompanyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-CompanyDescription = Annotated[str, StringConstraints(max_length=1000)]
+CompanyName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NO_NUL)
+]
+CompanyDescription = Annotated[str, StringConstraints(max_length=1000, pattern=NO_NUL)]
 
 
 class CompanyCreate(BaseModel):
@@ -68,7 +72,7 @@ class MembershipRead(BaseModel):
 class OwnerTransfer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: int = Field(ge=1, le=2_147_483_647)
+    user_id: int = Field(ge=1, le=MAX_ID)
 
 
 class StatusFilter(StrEnum):

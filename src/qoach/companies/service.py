@@ -7,6 +7,9 @@ checked against the committed state it changes.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qoach.companies import repository as repo
@@ -17,11 +20,14 @@ from qoach.companies.schemas import (
     CompanyUpdate,
     MemberRead,
     MembershipRead,
+    StatusFilter,
 )
 from qoach.errors import Conflict, Forbidden, NotFound
 from qoach.models import Company, CompanyRole, Membership, User
 from qoach.pagination import Page, PageParams
 from qoach.users.schemas import UserRead
+
+ReadT = TypeVar("ReadT", bound=BaseModel)
 
 
 def company_read(company: Company, role: CompanyRole | str | None) -> CompanyRead:
@@ -42,6 +48,32 @@ def membership_read(membership: Membership, user: User) -> MembershipRead:
         company_id=membership.company_id,
         role=CompanyRole(membership.role),
         joined_at=membership.joined_at,
+    )
+
+
+async def status_page(
+    session: AsyncSession,
+    model: type[repo.PendingT],
+    schema: type[ReadT],
+    page: PageParams,
+    status: StatusFilter,
+    *,
+    company_id: int | None = None,
+    user_id: int | None = None,
+) -> Page[ReadT]:
+    """A page of invitations or join requests, filtered by status (`all` = any)."""
+    stmt = repo.pending_items(
+        model,
+        status=None if status == StatusFilter.all else status.value,
+        company_id=company_id,
+        user_id=user_id,
+    )
+    rows, total = await repo.paginate(session, stmt, page)
+    return Page(
+        items=[schema.model_validate(row[0]) for row in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
     )
 
 

@@ -8,9 +8,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from qoach.db.base import Base, CreatedAtMixin, TimestampMixin
 from qoach.db.types import UTCDateTime
 
+# SQLite hands out the id of a deleted last row again unless the table is AUTOINCREMENT;
+# a token naming a deleted user (or login) must never name the next one.
+_NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
 
 class User(TimestampMixin, Base):
     __tablename__ = "users"
+    __table_args__ = _NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -28,7 +33,7 @@ class AuthSession(CreatedAtMixin, Base):
     """
 
     __tablename__ = "auth_sessions"
-    __table_args__ = (Index("ix_auth_sessions_user_id", "user_id"),)
+    __table_args__ = (Index("ix_auth_sessions_user_id", "user_id"), _NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

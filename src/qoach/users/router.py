@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Query, status
 
 from qoach.auth.dependencies import CurrentAuth, CurrentUser
 from qoach.auth.schemas import error_responses
 from qoach.broker import BrokerDep
 from qoach.db.session import SessionDep
 from qoach.pagination import Page, PageDep
+from qoach.params import UserIdPath
+from qoach.text import NO_NUL
 from qoach.users import service
 from qoach.users.schemas import UserRead, UserUpdate
 
@@ -42,7 +44,7 @@ async def list_users(
     page: PageDep,
     search: Annotated[
         str | None,
-        Query(max_length=200, description="Substring of name or email."),
+        Query(max_length=200, pattern=NO_NUL, description="Substring of name or email."),
     ] = None,
 ) -> Page[UserRead]:
     items, total = await service.list_users(
@@ -119,7 +121,7 @@ async def delete_me(user: CurrentUser, session: SessionDep, broker: BrokerDep) -
     responses=error_responses(_401, (404, "No such user (`user_not_found`)"), _422),
 )
 async def get_user(
-    user_id: Annotated[int, Path(ge=-2_147_483_648, le=2_147_483_647)],
+    user_id: UserIdPath,
     _: CurrentUser,
     session: SessionDep,
 ) -> UserRead:

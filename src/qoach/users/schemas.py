@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from qoach.text import NO_NUL
+
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
 
@@ -18,7 +20,7 @@ Password = Annotated[
         description=f"{PASSWORD_MIN}–{PASSWORD_MAX} characters.",
     ),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100, pattern=NO_NUL)]
 
 
 class UserRead(BaseModel):

@@ -14,6 +14,7 @@ from qoach.companies.invitations.schemas import InvitationCreate, InvitationRead
 from qoach.companies.permissions import Action, company_access
 from qoach.companies.schemas import MembershipRead, StatusFilter, errors
 from qoach.db.session import SessionDep
+from qoach.openapi_links import created, link
 from qoach.pagination import Page, PageDep
 
 router = APIRouter(tags=["invitations"])
@@ -29,7 +30,19 @@ StatusQuery = Annotated[
     summary="Invite a registered user (staff)",
     description="Body: exactly one of `user_id` and `email`. 404 for an unknown user; 409 "
     "when the user is already a member or has a pending invitation. The invitee is notified.",
-    responses=errors(403, 404, 409),
+    responses={
+        **errors(403, 404, 409),
+        **created(
+            "The pending invitation",
+            CancelInvitation=link(
+                "DELETE",
+                "/companies/{company_id}/invitations/{invitation_id}",
+                "Cancel it",
+                company_id="$request.path.company_id",
+                invitation_id="$response.body#/id",
+            ),
+        ),
+    },
 )
 async def create_invitation(
     data: InvitationCreate,

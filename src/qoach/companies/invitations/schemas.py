@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from qoach.models import RequestStatus
+from qoach.params import MAX_ID
 
 
 class InvitationCreate(BaseModel):
@@ -13,8 +14,8 @@ class InvitationCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
-    email: EmailStr | None = None
+    user_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    email: Annotated[EmailStr, Field(max_length=320)] | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:

@@ -15,34 +15,11 @@ from qoach.companies import service as companies
 from qoach.companies.invitations.schemas import InvitationCreate, InvitationRead
 from qoach.companies.permissions import CompanyAccess
 from qoach.companies.schemas import MembershipRead, StatusFilter
+from qoach.companies.service import status_page
 from qoach.errors import Conflict, NotFound
 from qoach.models import Invitation, JoinRequest, NotificationKind, RequestStatus, User
 from qoach.notifications.events import notify
 from qoach.pagination import Page, PageParams
-
-
-def _status(value: StatusFilter) -> str | None:
-    return None if value == StatusFilter.all else value.value
-
-
-async def _page(
-    session: AsyncSession,
-    page: PageParams,
-    status: StatusFilter,
-    *,
-    company_id: int | None = None,
-    user_id: int | None = None,
-) -> Page[InvitationRead]:
-    stmt = repo.pending_items(
-        Invitation, status=_status(status), company_id=company_id, user_id=user_id
-    )
-    rows, total = await repo.paginate(session, stmt, page)
-    return Page(
-        items=[InvitationRead.model_validate(row[0]) for row in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
 
 
 async def create_invitation(
@@ -74,13 +51,15 @@ async def create_invitation(
 async def list_company_invitations(
     session: AsyncSession, access: CompanyAccess, page: PageParams, status: StatusFilter
 ) -> Page[InvitationRead]:
-    return await _page(session, page, status, company_id=access.company.id)
+    return await status_page(
+        session, Invitation, InvitationRead, page, status, company_id=access.company.id
+    )
 
 
 async def list_my_invitations(
     session: AsyncSession, user: User, page: PageParams, status: StatusFilter
 ) -> Page[InvitationRead]:
-    return await _page(session, page, status, user_id=user.id)
+    return await status_page(session, Invitation, InvitationRead, page, status, user_id=user.id)
 
 
 async def cancel_invitation(

@@ -14,6 +14,7 @@ from qoach.companies.join_requests.schemas import JoinRequestRead
 from qoach.companies.permissions import Action, company_access
 from qoach.companies.schemas import MembershipRead, StatusFilter, errors
 from qoach.db.session import SessionDep
+from qoach.openapi_links import created, link
 from qoach.pagination import Page, PageDep
 
 router = APIRouter(tags=["join requests"])
@@ -22,8 +23,9 @@ StatusQuery = Annotated[
     StatusFilter, Query(description="Only requests in this state; `all` for every state.")
 ]
 _STAFF_NOTE = (
-    " 404 when the request does not exist or its company is hidden from the caller; "
-    "403 when the caller can see the company but is not staff; 409 unless pending."
+    " 404 when the request does not exist or the caller is not a member of its company "
+    "(another company's request answers like a missing one); 403 for members who are "
+    "not staff and for the requester; 409 unless pending."
 )
 
 
@@ -33,7 +35,18 @@ _STAFF_NOTE = (
     summary="Ask to join a company",
     description="Any user who can see the company. 409 when already a member or a "
     "request is pending. The company's staff are notified.",
-    responses=errors(404, 409),
+    responses={
+        **errors(404, 409),
+        **created(
+            "The pending request",
+            CancelRequest=link(
+                "DELETE",
+                "/requests/{request_id}",
+                "Withdraw it (the requester)",
+                request_id="$response.body#/id",
+            ),
+        ),
+    },
 )
 async def create_request(
     access: VisibleCompany, session: SessionDep, broker: BrokerDep

@@ -3,9 +3,10 @@
 State changes are conditional updates of the pending row (`repository.transition`):
 one winner per request, the others get 409.
 
-Who gets what on `/requests/{id}/…`: a caller who cannot see the request's
-company (hidden, not a member) gets 404; one who can see it but is not staff
-gets 403. Cancelling is the requester's own action: anyone else gets 404.
+Who gets what on `/requests/{id}/…`: a caller who is not a member of the
+request's company gets the same 404 (`request_not_found`) as for a request that
+does not exist; a member who is not staff gets 403. Cancelling is the requester's
+own action: anyone else gets 404.
 """
 
 from __future__ import annotations
@@ -18,34 +19,15 @@ from qoach.companies import service as companies
 from qoach.companies.join_requests.schemas import JoinRequestRead
 from qoach.companies.permissions import Action, CompanyAccess, ensure, load_company_access
 from qoach.companies.schemas import MembershipRead, StatusFilter
+from qoach.companies.service import status_page
 from qoach.errors import Conflict, NotFound
 from qoach.models import Invitation, JoinRequest, NotificationKind, RequestStatus, User
 from qoach.notifications.events import notify
 from qoach.pagination import Page, PageParams
 
 
-def _status(value: StatusFilter) -> str | None:
-    return None if value == StatusFilter.all else value.value
-
-
-async def _page(
-    session: AsyncSession,
-    page: PageParams,
-    status: StatusFilter,
-    *,
-    company_id: int | None = None,
-    user_id: int | None = None,
-) -> Page[JoinRequestRead]:
-    stmt = repo.pending_items(
-        JoinRequest, status=_status(status), company_id=company_id, user_id=user_id
-    )
-    rows, total = await repo.paginate(session, stmt, page)
-    return Page(
-        items=[JoinRequestRead.model_validate(row[0]) for row in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+def _request_not_found() -> NotFound:
+    return NotFound("Request not found", code="request_not_found")
 
 
 async def create_request(
@@ -74,13 +56,15 @@ async def create_request(
 async def list_company_requests(
     session: AsyncSession, access: CompanyAccess, page: PageParams, status: StatusFilter
 ) -> Page[JoinRequestRead]:
-    return await _page(session, page, status, company_id=access.company.id)
+    return await status_page(
+        session, JoinRequest, JoinRequestRead, page, status, company_id=access.company.id
+    )
 
 
 async def list_my_requests(
     session: AsyncSession, user: User, page: PageParams, status: StatusFilter
 ) -> Page[JoinRequestRead]:
-    return await _page(session, page, status, user_id=user.id)
+    return await status_page(session, JoinRequest, JoinRequestRead, page, status, user_id=user.id)
 
 
 async def _staff_transition(
@@ -88,8 +72,15 @@ async def _staff_transition(
 ) -> tuple[JoinRequest, CompanyAccess]:
     request = await repo.get_item(session, JoinRequest, request_id)
     if request is None:
-        raise NotFound("Request not found", code="request_not_found")
-    access = await load_company_access(session, request.company_id, user)
+        raise _request_not_found()
+    try:
+        access = await load_company_access(session, request.company_id, user)
+    except NotFound:
+        raise _request_not_found() from None
+    if access.role is None and request.user_id != user.id:
+        # another company's request answers like one that does not exist (its own
+        # requester knows it exists: 403 below, like a member who is not staff)
+        raise _request_not_found()
     ensure(access, Action.requests_manage)
     if to_status == RequestStatus.accepted:
         # the requester joins: a pending invitation of theirs is moot. Closed first so
@@ -111,7 +102,7 @@ async def accept_request(
     company_id, requester_id = request.company_id, request.user_id
     requester = await repo.get_user(session, requester_id)
     if requester is None:  # deleted concurrently; its requests went with it
-        raise NotFound("Request not found", code="request_not_found")
+        raise _request_not_found()
     membership = await companies.add_member(session, company_id, requester)
     await notify(
         session,
@@ -137,5 +128,5 @@ async def cancel_request(session: AsyncSession, user: User, request_id: int) -> 
         return
     existing = await repo.get_item(session, JoinRequest, request_id)
     if existing is None or existing.user_id != user.id:
-        raise NotFound("Request not found", code="request_not_found")
+        raise _request_not_found()
     raise Conflict("The request is not pending", code="not_pending")

@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("auth0_sub", name=op.f("uq_users_auth0_sub")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "auth_sessions",
@@ -98,6 +99,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_sessions")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.create_index("ix_auth_sessions_user_id", ["user_id"], unique=False)

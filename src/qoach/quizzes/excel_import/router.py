@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
 
 from qoach.auth.dependencies import CurrentUser
 from qoach.broker import BrokerDep
 from qoach.companies.permissions import Action, company_access
 from qoach.config import Settings
 from qoach.db.session import SessionDep
+from qoach.params import QuizIdPath
 from qoach.quizzes.excel_import import service
 from qoach.quizzes.excel_import.schemas import (
     EXPORT_RESPONSES,
@@ -39,6 +40,10 @@ All or nothing: the whole file is checked first and any problem is a 422
 `import_invalid` listing every one with its `row` (header = 1) and `column`.
 `?dry_run=true` runs every check, database lookups included, and writes nothing
 (`created` then holds `null` per quiz that would be created).
+
+At most `IMPORT_MAX_CONCURRENT` (default 2) workbooks are parsed at once per
+process; another upload waits for a slot up to `IMPORT_QUEUE_SECONDS` (default
+10), then gets 503 `import_busy` with `Retry-After`.
 """
 
 XlsxFile = Annotated[UploadFile, File(description="The .xlsx workbook.")]
@@ -74,7 +79,13 @@ async def import_quizzes(
     # one byte more than allowed is enough to know it is too large
     content = await file.read(settings.import_max_bytes + 1)
     return await service.import_quizzes(
-        session, broker, access, content=content, dry_run=dry_run, settings=settings
+        session,
+        broker,
+        access,
+        content=content,
+        dry_run=dry_run,
+        settings=settings,
+        slots=service.import_slots(request.app.state, settings),
     )
 
 
@@ -103,7 +114,7 @@ async def import_template(
     responses=EXPORT_RESPONSES,
 )
 async def export_quiz(
-    quiz_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
+    quiz_id: QuizIdPath,
     session: SessionDep,
     user: CurrentUser,
 ) -> Response:

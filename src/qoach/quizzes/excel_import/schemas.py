@@ -27,9 +27,13 @@ class ImportRowError(BaseModel):
 
 
 class ImportInvalid(BaseModel):
-    detail: str
-    code: str = Field(description="`import_invalid`")
-    errors: list[ImportRowError]
+    detail: str | list[dict[str, Any]] = Field(
+        description="A sentence; FastAPI's list of problems for `validation_error`."
+    )
+    code: str = Field(description="`import_invalid`, `invalid_file` or `validation_error`")
+    errors: list[ImportRowError] | None = Field(
+        default=None, description="With `import_invalid` only: every problem of the sheet."
+    )
 
 
 _XLSX_RESPONSE: dict[int | str, dict[str, Any]] = {
@@ -48,9 +52,12 @@ IMPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
         403,
         404,
         413,
+        503,
         e403="The caller is not staff of this company (`forbidden_role`)",
         e404="No such company, or a hidden one the caller is not in (`company_not_found`)",
         e413="The upload is larger than `IMPORT_MAX_BYTES` (default 5 MiB) (`payload_too_large`)",
+        e503="`import_busy`: `IMPORT_MAX_CONCURRENT` imports were being parsed for "
+        "`IMPORT_QUEUE_SECONDS`; retry after `Retry-After` seconds",
     ),
     422: {
         "model": ImportInvalid,

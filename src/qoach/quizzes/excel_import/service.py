@@ -11,16 +11,26 @@ request's one transaction.
 Matching by title is exact after trimming (case-sensitive): "Safety" and
 "safety" are two quizzes. Blank quiz-level cells of an updated quiz mean what
 they mean in `PUT`: no description, frequency 1.
+
+At most `IMPORT_MAX_CONCURRENT` workbooks (default 2) are parsed at once per
+process: parsing is CPU and memory bound (up to `IMPORT_MAX_UNCOMPRESSED_BYTES` of
+XML each), so more in parallel would only slow every one down and add up the
+memory. Another import waits for a slot up to `IMPORT_QUEUE_SECONDS` (default
+10), then gets 503 `import_busy` with `Retry-After`: a burst is absorbed, a flood
+is refused early instead of queueing without bound.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import math
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from anyio import to_thread
 from pydantic import ValidationError
@@ -30,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qoach.broker import Broker
 from qoach.companies.permissions import Action, CompanyAccess, ensure
 from qoach.config import Settings
-from qoach.errors import PayloadTooLarge, Unprocessable
+from qoach.errors import PayloadTooLarge, ServiceUnavailable, Unprocessable
 from qoach.models import Quiz, User
 from qoach.quizzes import service as quizzes
 from qoach.quizzes.excel_import.parser import (
@@ -49,6 +59,7 @@ from qoach.quizzes.excel_import.safety import ArchiveLimits
 from qoach.quizzes.excel_import.schemas import ImportResult
 from qoach.quizzes.excel_import.template import SheetQuiz, template_workbook, write_quizzes
 from qoach.quizzes.schemas import QuizCreate
+from qoach.text import has_nul
 
 MAX_REPORTED_ERRORS = 1000
 
@@ -147,6 +158,36 @@ def _schema_errors(quiz: ParsedQuiz, exc: ValidationError) -> list[RowError]:
     return found
 
 
+# --- the cap on concurrent parses ---------------------------------------------------------
+
+
+def import_slots(state: Any, settings: Settings) -> asyncio.Semaphore:
+    """The process's parse slots (one semaphore per app, made on first use)."""
+    slots: asyncio.Semaphore | None = getattr(state, "import_slots", None)
+    if slots is None:
+        slots = asyncio.Semaphore(settings.import_max_concurrent)
+        state.import_slots = slots
+    return slots
+
+
+@asynccontextmanager
+async def _parse_slot(slots: asyncio.Semaphore, settings: Settings) -> AsyncIterator[None]:
+    """Hold one parse slot; 503 `import_busy` when none frees up within the queue time."""
+    try:
+        async with asyncio.timeout(settings.import_queue_seconds):
+            await slots.acquire()
+    except TimeoutError:
+        raise ServiceUnavailable(
+            "Too many imports are being processed; try again shortly",
+            retry_after=max(1, math.ceil(settings.import_queue_seconds)),
+            code="import_busy",
+        ) from None
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 # --- the import -------------------------------------------------------------------------
 
 
@@ -158,13 +199,15 @@ async def import_quizzes(
     content: bytes,
     dry_run: bool,
     settings: Settings,
+    slots: asyncio.Semaphore,
 ) -> ImportResult:
     ensure(access, Action.quizzes_manage)
     if len(content) > settings.import_max_bytes:
         raise PayloadTooLarge(
             f"The file is larger than the limit of {settings.import_max_bytes} bytes"
         )
-    analysis = await to_thread.run_sync(analyse_workbook, content, limits_from(settings))
+    async with _parse_slot(slots, settings):
+        analysis = await to_thread.run_sync(analyse_workbook, content, limits_from(settings))
     targets, lookup_errors = await _resolve_targets(session, access.company.id, analysis.quizzes)
     errors = sorted([*analysis.errors, *lookup_errors], key=lambda error: error.row)
     if errors:
@@ -197,7 +240,13 @@ async def _resolve_targets(
 ) -> tuple[list[Quiz | None], list[RowError]]:
     """The existing quiz each parsed quiz updates (None: create), in two queries."""
     ids = {item.quiz_id for item in parsed if item.quiz_id is not None}
-    titles = {item.title for item in parsed if not item.id_given and item.title}
+    # a title with a NUL never matches (and PostgreSQL could not compare it): QuizCreate
+    # reports it as a row error
+    titles = {
+        item.title
+        for item in parsed
+        if not item.id_given and item.title and not has_nul(item.title)
+    }
     by_id: dict[int, Quiz] = {}
     by_title: dict[str, list[Quiz]] = {}
     if ids:
