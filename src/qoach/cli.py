@@ -51,6 +51,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "proxy_headers": True,
         "forwarded_allow_ips": args.forwarded_allow_ips,
         "timeout_graceful_shutdown": 30,
+        # notification frames are a few hundred bytes: compressing them costs CPU
+        # and ~30 KiB of memory per socket for little gain (bench/README.md)
+        "ws_per_message_deflate": False,
         "log_level": settings.log_level.lower(),
     }
     if args.workers > 1:

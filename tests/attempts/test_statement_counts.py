@@ -64,6 +64,25 @@ async def test_submitting_is_constant(
     assert counts[100] <= MAX_STATEMENTS, count_statements.statements
 
 
+async def test_a_second_submit_to_the_same_version_skips_the_answer_key(
+    client: AsyncClient, factory: Factory, count_statements
+) -> None:
+    quiz_id, headers, answers = await _setup(client, factory, 20)
+    first = await client.post(
+        f"/quizzes/{quiz_id}/attempts", json={"answers": answers}, headers=headers
+    )
+    assert first.status_code == 201
+    with count_statements as counter:
+        again = await client.post(
+            f"/quizzes/{quiz_id}/attempts", json={"answers": answers}, headers=headers
+        )
+    assert again.status_code == 201
+    assert again.json()["correct_count"] == first.json()["correct_count"]
+    # auth, quiz + version + role, INSERT attempt, INSERT answers: the key is cached
+    assert counter.count <= MAX_STATEMENTS - 1, counter.statements
+    assert not any("FROM questions" in s for s in counter.statements), counter.statements
+
+
 async def test_reading_an_attempt_is_constant(
     client: AsyncClient, factory: Factory, count_statements
 ) -> None:

@@ -20,6 +20,7 @@ class SubmitContext:
     company_id: int
     version: int
     version_id: int
+    version_created_at: datetime
     role: str | None
     # the caller's earlier attempt with the same Idempotency-Key, if any
     existing_attempt_id: int | None
@@ -36,6 +37,7 @@ async def submit_context(
         Quiz.version,
         QuizVersion.id,
         Membership.role,
+        QuizVersion.created_at,
     ]
     stmt = (
         select(*columns)
@@ -57,12 +59,13 @@ async def submit_context(
     row = (await session.execute(stmt)).first()
     if row is None:
         return None
-    prior_id, prior_hash = (row[5], row[6]) if idempotency_key is not None else (None, None)
+    prior_id, prior_hash = (row[6], row[7]) if idempotency_key is not None else (None, None)
     return SubmitContext(
         quiz_id=row[0],
         company_id=row[1],
         version=row[2],
         version_id=row[3],
+        version_created_at=row[5],
         role=row[4],
         existing_attempt_id=prior_id,
         existing_request_hash=prior_hash,
@@ -87,10 +90,18 @@ async def insert_attempt(session: AsyncSession, values: dict[str, Any]) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
+_INSERT_ATTEMPT_ANSWERS = insert(AttemptAnswer.__table__)
+
+
 async def insert_attempt_answers(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Every answer of an attempt in ONE multi-row INSERT."""
+    """Every answer of an attempt in ONE statement: an executemany of one cached INSERT.
+
+    (A multi-row `.values(rows)` is compiled anew for every request; executemany
+    reuses the compiled statement and asyncpg/SQLAlchemy's insertmanyvalues still
+    sends the rows as one batch.)
+    """
     if rows:
-        await session.execute(insert(AttemptAnswer).values(rows))
+        await session.execute(_INSERT_ATTEMPT_ANSWERS, rows)
 
 
 async def get_attempt_with_role(

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, status
+from fastapi import APIRouter, Header, status
 
 from qoach.attempts import service
 from qoach.attempts.schemas import AttemptCreate, AttemptRead
 from qoach.auth.dependencies import CurrentUser
 from qoach.dates import DateRangeDep
 from qoach.db.session import SessionDep
+from qoach.openapi_links import created, link
 from qoach.pagination import Page, PageDep
+from qoach.params import AttemptIdPath, CompanyIdQuery, QuizIdPath, QuizIdQuery
 from qoach.quizzes.schemas import error_responses
+from qoach.text import NO_NUL
 
 router = APIRouter(tags=["attempts"])
-
-_ID = {"ge": 1, "le": 2_147_483_647}
 
 
 @router.post(
@@ -32,16 +33,24 @@ _ID = {"ge": 1, "le": 2_147_483_647}
         "(201, same body); the same key with a different body is 422 "
         "(`idempotency_key_reused`)."
     ),
-    responses=error_responses(
-        404,
-        409,
-        422,
-        e404="No such quiz, or the caller is not a member of its company (`quiz_not_found`)",
-        e409="The quiz was deleted or changed while submitting (`quiz_changed`)",
-    ),
+    responses={
+        **error_responses(
+            404,
+            409,
+            422,
+            e404="No such quiz, or the caller is not a member of its company (`quiz_not_found`)",
+            e409="The quiz was deleted or changed while submitting (`quiz_changed`)",
+        ),
+        **created(
+            "The scored attempt",
+            GetAttempt=link(
+                "GET", "/attempts/{attempt_id}", "Read it again", attempt_id="$response.body#/id"
+            ),
+        ),
+    },
 )
 async def submit_attempt(
-    quiz_id: Annotated[int, Path(**_ID, description="The quiz id.")],
+    quiz_id: QuizIdPath,
     data: AttemptCreate,
     session: SessionDep,
     user: CurrentUser,
@@ -51,6 +60,7 @@ async def submit_attempt(
             alias="Idempotency-Key",
             min_length=1,
             max_length=255,
+            pattern=NO_NUL,
             description="Makes a retried submission return the first attempt (per user).",
         ),
     ] = None,
@@ -68,7 +78,7 @@ async def submit_attempt(
     ),
 )
 async def get_attempt(
-    attempt_id: Annotated[int, Path(**_ID, description="The attempt id.")],
+    attempt_id: AttemptIdPath,
     session: SessionDep,
     user: CurrentUser,
 ) -> AttemptRead:
@@ -88,8 +98,8 @@ async def list_my_attempts(
     user: CurrentUser,
     page: PageDep,
     dates: DateRangeDep,
-    quiz_id: Annotated[int | None, Query(**_ID, description="Only this quiz.")] = None,
-    company_id: Annotated[int | None, Query(**_ID, description="Only this company.")] = None,
+    quiz_id: QuizIdQuery = None,
+    company_id: CompanyIdQuery = None,
 ) -> Page[AttemptRead]:
     return await service.list_my_attempts(
         session, user, page, dates, quiz_id=quiz_id, company_id=company_id

@@ -7,9 +7,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from qoach.params import MAX_ID
 from qoach.quizzes.schemas import MAX_ANSWERS, MAX_QUESTIONS
 
-DbId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class AttemptAnswerCreate(BaseModel):

@@ -2,7 +2,8 @@
 
 The submit path costs a fixed number of statements whatever the quiz size: the
 quiz with the caller's role (and a prior attempt under the same Idempotency-Key),
-the answer key of the current version, one INSERT of the attempt and one
+the answer key of the current version (cached per version in the process: versions
+are immutable), one INSERT of the attempt and one
 multi-row INSERT of its answers — all in the request's one transaction.
 """
 
@@ -19,6 +20,7 @@ from qoach.attempts import repository
 from qoach.attempts.schemas import AttemptCreate, AttemptRead, AttemptResult
 from qoach.attempts.scoring import (
     InvalidSubmission,
+    KeyQuestion,
     SubmittedAnswer,
     build_key,
     score_submission,
@@ -30,6 +32,10 @@ from qoach.errors import Conflict, Forbidden, NotFound, Unprocessable, field_err
 from qoach.models import Attempt, User
 from qoach.pagination import Page, PageParams
 from qoach.quizzes.service import quiz_not_found
+from qoach.quizzes.version_cache import BoundedLRU
+
+# answer keys of quiz versions (immutable), per process
+ANSWER_KEYS: BoundedLRU[list[KeyQuestion]] = BoundedLRU(1024)
 
 
 def attempt_not_found() -> NotFound:
@@ -108,7 +114,12 @@ async def submit_attempt(
         prior = await repository.get_attempt(session, ctx.existing_attempt_id)
         return await _replay(session, prior, ctx.existing_request_hash, digest)
 
-    key = build_key(await repository.answer_key_rows(session, ctx.version_id))
+    version_key = (ctx.version_id, ctx.version_created_at)
+    key = ANSWER_KEYS.get(version_key)
+    if key is None:  # versions are immutable: one query per version per process
+        key = build_key(await repository.answer_key_rows(session, ctx.version_id))
+        if key:
+            ANSWER_KEYS.put(version_key, key)
     try:
         scored = score_submission(
             key,

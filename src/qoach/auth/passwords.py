@@ -12,13 +12,19 @@ from qoach.config import get_settings
 
 
 @lru_cache
-def _hasher(memory_cost: int, time_cost: int) -> PasswordHash:
-    return PasswordHash((Argon2Hasher(memory_cost=memory_cost, time_cost=time_cost),))
+def _hasher(memory_cost: int, time_cost: int, parallelism: int) -> PasswordHash:
+    return PasswordHash(
+        (Argon2Hasher(memory_cost=memory_cost, time_cost=time_cost, parallelism=parallelism),)
+    )
 
 
 def _current() -> PasswordHash:
     settings = get_settings()
-    return _hasher(settings.password_hash_memory_cost, settings.password_hash_time_cost)
+    return _hasher(
+        settings.password_hash_memory_cost,
+        settings.password_hash_time_cost,
+        settings.password_hash_parallelism,
+    )
 
 
 # A real hash to verify against when the account does not exist, so that an
@@ -31,10 +37,22 @@ async def hash_password(password: str) -> str:
 
 
 async def verify_password(password: str, password_hash: str | None) -> bool:
+    valid, _ = await verify_and_update_password(password, password_hash)
+    return valid
+
+
+async def verify_and_update_password(
+    password: str, password_hash: str | None
+) -> tuple[bool, str | None]:
+    """(valid, new hash or None): a new hash when `password_hash` used other parameters.
+
+    The parameters are read from the hash itself, so hashes made under an older
+    cost still verify; the caller stores the returned hash to move them to the new one.
+    """
     global _DUMMY_HASH
     if password_hash is None:
         if _DUMMY_HASH is None:
             _DUMMY_HASH = await hash_password("not-a-real-password")
         await run_in_threadpool(_current().verify, password, _DUMMY_HASH)
-        return False
-    return await run_in_threadpool(_current().verify, password, password_hash)
+        return False, None
+    return await run_in_threadpool(_current().verify_and_update, password, password_hash)

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qoach.auth import repository
-from qoach.auth.passwords import hash_password, verify_password
+from qoach.auth.passwords import hash_password, verify_and_update_password
 from qoach.auth.ratelimit import LoginRateLimiter
 from qoach.auth.schemas import LoginRequest, TokenPair
 from qoach.auth.tokens import InvalidToken, decode_token, encode_token, new_jti
@@ -79,11 +79,19 @@ async def login(
     limiter = LoginRateLimiter(broker, settings)
     await limiter.check(email, client_address)
     user = await users_repository.get_user_by_email(session, email)
+    # The one service that commits mid-request: end the read-only transaction so its
+    # pooled connection (and SQLite's write lock) is free while argon2 runs for tens of
+    # ms in the thread pool; queued logins must not starve every other request.
+    await commit(session)
     # an unknown email (or a user without a password) still costs one verification
-    valid = await verify_password(credentials.password, user.password_hash if user else None)
+    valid, new_hash = await verify_and_update_password(
+        credentials.password, user.password_hash if user else None
+    )
     if user is None or not valid:
         await limiter.record_failure(email, client_address)
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+    if new_hash is not None:  # made under other argon2 parameters: move it to the current ones
+        user.password_hash = new_hash
     now = datetime.now(UTC)
     jti = new_jti()
     auth_session = await repository.create_auth_session(

@@ -23,6 +23,9 @@ def create_engine(url: str, settings: Settings, *, pool: bool = True) -> AsyncEn
     connect_args: dict[str, Any] = {}
     if url.startswith("sqlite"):
         connect_args["timeout"] = 30
+        if pool and make_url(url).database not in (None, "", ":memory:"):
+            # a file database gets SQLAlchemy's queue pool: same limits as PostgreSQL
+            kwargs.update(_pool_limits(settings))
         engine = create_async_engine(url, connect_args=connect_args, **kwargs)
         _configure_sqlite(engine)
         return engine
@@ -31,17 +34,20 @@ def create_engine(url: str, settings: Settings, *, pool: bool = True) -> AsyncEn
         connect_args["ssl"] = context
     connect_args["server_settings"] = {"application_name": "qoach"}
     if pool:
-        kwargs.update(
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
-            pool_pre_ping=True,
-            pool_recycle=1800,
-        )
+        kwargs.update(_pool_limits(settings), pool_pre_ping=True, pool_recycle=1800)
     else:
         from sqlalchemy.pool import NullPool
 
         kwargs["poolclass"] = NullPool
     return create_async_engine(url, connect_args=connect_args, **kwargs)
+
+
+def _pool_limits(settings: Settings) -> dict[str, Any]:
+    return {
+        "pool_size": settings.database_pool_size,
+        "max_overflow": settings.database_max_overflow,
+        "pool_timeout": settings.database_pool_timeout,
+    }
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

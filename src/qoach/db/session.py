@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from qoach.errors import Conflict
@@ -76,6 +77,8 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def _unavailable(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError | OSError):  # ConnectionError, TimeoutError too
+        return True
+    if isinstance(exc, PoolTimeout):  # every pooled connection busy: overload, not a bug
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -16,10 +16,11 @@ from qoach.dates import DateRangeDep
 from qoach.db.types import utcnow
 from qoach.exports.repository import ExportFilters
 from qoach.exports.service import MEDIA_TYPES, ExportFormat, start_export
+from qoach.params import CompanyIdPath, IdQuery
 
 router = APIRouter(tags=["exports"])
 
-OptionalId = Annotated[int | None, Query(ge=1, le=2_147_483_647)]
+OptionalId = IdQuery
 StaffAccess = Annotated[CompanyAccess, require(Action.export_read)]
 FormatQuery = Annotated[ExportFormat, Query(alias="format", description="json, csv or xlsx.")]
 
@@ -134,7 +135,7 @@ async def export_mine(
 )
 async def export_company(
     request: Request,
-    company_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
+    company_id: CompanyIdPath,
     access: StaffAccess,
     dates: DateRangeDep,
     export_format: FormatQuery = ExportFormat.json,

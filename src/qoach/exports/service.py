@@ -10,6 +10,7 @@ then streamed back and deleted.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -25,13 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from qoach.analytics.repository import AnyRow
 from qoach.exports import writers
-from qoach.exports.repository import ExportFilters, export_statement
+from qoach.exports.repository import ExportFilters, csv_copy_statement, export_statement
 from qoach.exports.writers import Record, XlsxExport, iso
 
 logger = logging.getLogger("qoach.exports")
 
 BATCH_SIZE = 2000
 FILE_CHUNK = 256 * 1024
+# COPY chunks (asyncpg hands over what one socket read brought, ≤ ~64 KiB) waiting
+# for a slow client: the bound keeps memory flat, the COPY pauses when it is full
+COPY_QUEUE_CHUNKS = 32
 
 
 class ExportFormat(StrEnum):
@@ -121,6 +125,73 @@ async def _csv(batches: AsyncGenerator[list[Record]]) -> AsyncGenerator[bytes]:
         yield writers.csv_rows(batch)
 
 
+class _CrLf:
+    """COPY ends rows with LF; RFC 4180 (and the Python writer) with CRLF.
+
+    A LF outside a quoted cell ends a row; one inside stays as it is. A `"` always
+    toggles quoting (an escaped `""` toggles twice), so the parity of the quotes
+    seen so far says where each chunk starts.
+    """
+
+    def __init__(self) -> None:
+        self.quoted = False
+
+    def __call__(self, chunk: bytes) -> bytes:
+        if b'"' not in chunk:
+            return chunk if self.quoted else chunk.replace(b"\n", b"\r\n")
+        parts = chunk.split(b'"')
+        for index in range(1 if self.quoted else 0, len(parts), 2):
+            parts[index] = parts[index].replace(b"\n", b"\r\n")
+        if len(parts) % 2 == 0:  # an odd number of quotes in the chunk
+            self.quoted = not self.quoted
+        return b'"'.join(parts)
+
+
+async def _pg_csv(
+    maker: async_sessionmaker[AsyncSession], filters: ExportFilters
+) -> AsyncGenerator[bytes]:
+    """CSV straight from PostgreSQL: `COPY (SELECT ...) TO STDOUT WITH (FORMAT csv)`.
+
+    Every cell is computed in SQL (`csv_copy_statement`) so the bytes match the
+    Python writer's; the app only passes chunks on, changing LF row ends to CRLF.
+    """
+    yield writers.csv_header()  # first byte at once, before the query's first row
+    async with maker() as session:
+        connection = await session.connection()
+        await connection.exec_driver_sql("SET LOCAL jit = off")
+        compiled = csv_copy_statement(filters).compile(dialect=connection.dialect)
+        params = compiled.construct_params()
+        args = [params[name] for name in compiled.positiontup or ()]
+        driver = (await connection.get_raw_connection()).driver_connection
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(COPY_QUEUE_CHUNKS)
+
+        async def sink(data: bytes | bytearray | memoryview) -> None:
+            await queue.put(bytes(data))  # asyncpg reuses its buffer
+
+        async def copy() -> None:
+            try:
+                await driver.copy_from_query(str(compiled), *args, output=sink, format="csv")
+            finally:
+                await queue.put(None)
+
+        task = asyncio.create_task(copy())
+        try:
+            to_crlf = _CrLf()
+            while (chunk := await queue.get()) is not None:
+                yield to_crlf(chunk)
+            await task  # a COPY that failed raises here
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+
+def _is_postgres(maker: async_sessionmaker[AsyncSession]) -> bool:
+    bind = maker.kw.get("bind")
+    return bind is not None and bind.dialect.name == "postgresql"
+
+
 async def _xlsx(batches: AsyncGenerator[list[Record]]) -> AsyncGenerator[bytes]:
     fd, path = tempfile.mkstemp(prefix="qoach-export-", suffix=".xlsx")
     os.close(fd)
@@ -143,6 +214,15 @@ async def _stream(
     export_format: ExportFormat,
     metadata: dict[str, Any],
 ) -> AsyncGenerator[bytes]:
+    if export_format is ExportFormat.csv and _is_postgres(maker):
+        async with contextlib.aclosing(_pg_csv(maker, filters)) as body:
+            try:
+                async for chunk in body:
+                    yield chunk
+            except Exception:
+                logger.exception("export failed while streaming")
+                raise
+        return
     async with contextlib.aclosing(_batches(maker, filters)) as batches:
         if export_format is ExportFormat.json:
             body = _json(batches, metadata)

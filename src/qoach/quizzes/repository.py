@@ -34,6 +34,65 @@ async def get_quiz_with_role(
     return row[0], row[1]
 
 
+@dataclass(frozen=True, slots=True)
+class PublicQuizRow:
+    fields: dict[str, Any]  # the quiz's own columns, as the public view shows them
+    role: str | None
+    version_id: int
+    version_created_at: datetime
+
+
+async def get_public_quiz_row(
+    session: AsyncSession, quiz_id: int, user_id: int
+) -> PublicQuizRow | None:
+    """The quiz's columns, the caller's role and the current version's id: one query."""
+    stmt = (
+        select(
+            Quiz.id,
+            Quiz.company_id,
+            Quiz.title,
+            Quiz.description,
+            Quiz.frequency_days,
+            Quiz.version,
+            Quiz.created_at,
+            Quiz.updated_at,
+            Membership.role,
+            QuizVersion.id.label("version_id"),
+            QuizVersion.created_at.label("version_created_at"),
+        )
+        .join(
+            QuizVersion,
+            and_(QuizVersion.quiz_id == Quiz.id, QuizVersion.version == Quiz.version),
+        )
+        .outerjoin(
+            Membership,
+            and_(Membership.company_id == Quiz.company_id, Membership.user_id == user_id),
+        )
+        .where(Quiz.id == quiz_id)
+    )
+    row = (await session.execute(stmt)).mappings().first()
+    if row is None:
+        return None
+    fields = dict(row)
+    role = fields.pop("role")
+    version_id = fields.pop("version_id")
+    version_created_at = fields.pop("version_created_at")
+    return PublicQuizRow(fields, role, version_id, version_created_at)
+
+
+async def public_question_rows(
+    session: AsyncSession, version_id: int
+) -> Sequence[tuple[int, str, int, str]]:
+    """`(question_id, question_text, answer_id, answer_text)` of a version, in order."""
+    stmt = (
+        select(Question.id, Question.text, Answer.id, Answer.text)
+        .join(Answer, Answer.question_id == Question.id)
+        .where(Question.quiz_version_id == version_id)
+        .order_by(Question.position, Answer.position)
+    )
+    return [tuple(row) for row in (await session.execute(stmt)).all()]  # type: ignore[misc]
+
+
 async def get_quiz(session: AsyncSession, quiz_id: int) -> Quiz | None:
     return await session.get(Quiz, quiz_id)
 
@@ -100,6 +159,10 @@ async def bump_version(
     return int((await session.execute(stmt)).scalar_one())
 
 
+_INSERT_QUESTIONS = insert(Question.__table__).returning(Question.position, Question.id)
+_INSERT_ANSWERS = insert(Answer.__table__)
+
+
 async def insert_version(
     session: AsyncSession, quiz_id: int, number: int, questions: Sequence[QuestionCreate]
 ) -> int:
@@ -111,16 +174,15 @@ async def insert_version(
             .returning(QuizVersion.id)
         )
     ).scalar_one()
-    # one multi-row INSERT; RETURNING order is not guaranteed (SQLite), so map by position
+    # executemany of one cached INSERT (insertmanyvalues sends the rows in batches);
+    # RETURNING order is not guaranteed (SQLite), so map by position (asking for
+    # sort_by_parameter_order would make SQLite send one INSERT per row)
     returned = await session.execute(
-        insert(Question)
-        .values(
-            [
-                {"quiz_version_id": version_id, "position": position, "text": question.text}
-                for position, question in enumerate(questions)
-            ]
-        )
-        .returning(Question.position, Question.id)
+        _INSERT_QUESTIONS,
+        [
+            {"quiz_version_id": version_id, "position": position, "text": question.text}
+            for position, question in enumerate(questions)
+        ],
     )
     id_at = {position: question_id for position, question_id in returned.all()}
     question_ids = [id_at[position] for position in range(len(questions))]
@@ -134,7 +196,7 @@ async def insert_version(
         for question_id, question in zip(question_ids, questions, strict=True)
         for position, answer in enumerate(question.answers)
     ]
-    await session.execute(insert(Answer).values(answer_rows))
+    await session.execute(_INSERT_ANSWERS, answer_rows)
     return int(version_id)
 
 

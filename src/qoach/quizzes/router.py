@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from qoach.auth.dependencies import CurrentUser
 from qoach.broker import BrokerDep
 from qoach.companies.permissions import Action, company_access
 from qoach.db.session import SessionDep
+from qoach.openapi_links import created, link
 from qoach.pagination import Page, PageDep
+from qoach.params import QuizIdPath
 from qoach.quizzes import service
 from qoach.quizzes.schemas import (
     QuizAdminRead,
@@ -20,10 +22,11 @@ from qoach.quizzes.schemas import (
     QuizUpdate,
     error_responses,
 )
+from qoach.text import NO_NUL
 
 router = APIRouter(tags=["quizzes"])
 
-QuizId = Annotated[int, Path(ge=1, le=2_147_483_647, description="The quiz id.")]
+QuizId = QuizIdPath
 
 _COMPANY_404 = "No such company, or a hidden one the caller is not in (`company_not_found`)"
 _QUIZ_404 = (
@@ -38,7 +41,21 @@ _QUIZ_404 = (
     status_code=status.HTTP_201_CREATED,
     summary="Create a quiz (staff)",
     description="Creates version 1 and notifies every other member (`quiz_created`).",
-    responses=error_responses(403, 404, 422, e404=_COMPANY_404),
+    responses={
+        **error_responses(403, 404, 422, e404=_COMPANY_404),
+        **created(
+            "The new quiz (admin view)",
+            GetQuiz=link(
+                "GET", "/quizzes/{quiz_id}", "The public view", quiz_id="$response.body#/id"
+            ),
+            GetQuizAdmin=link(
+                "GET", "/quizzes/{quiz_id}/admin", "The admin view", quiz_id="$response.body#/id"
+            ),
+            SubmitAttempt=link(
+                "POST", "/quizzes/{quiz_id}/attempts", "Take it", quiz_id="$response.body#/id"
+            ),
+        ),
+    },
 )
 async def create_quiz(
     data: QuizCreate,
@@ -62,7 +79,7 @@ async def list_quizzes(
     access: company_access(Action.quizzes_read),  # type: ignore[valid-type]
     page: PageDep,
     search: Annotated[
-        str | None, Query(max_length=200, description="Substring of the title.")
+        str | None, Query(max_length=200, pattern=NO_NUL, description="Substring of the title.")
     ] = None,
 ) -> Page[QuizSummary]:
     return await service.list_quizzes(session, access, page, search)
@@ -76,8 +93,10 @@ async def list_quizzes(
     description="The public view: questions and answers without `is_correct`.",
     responses=error_responses(404, 422, e404=_QUIZ_404),
 )
-async def get_quiz(quiz_id: QuizId, session: SessionDep, user: CurrentUser) -> QuizPublicRead:
-    return await service.get_public_view(session, quiz_id, user)
+async def get_quiz(quiz_id: QuizId, session: SessionDep, user: CurrentUser) -> Response:
+    # pre-encoded: the version's questions are cached as JSON (see the service)
+    body = await service.get_public_view(session, quiz_id, user)
+    return Response(body, media_type="application/json")
 
 
 @router.get(

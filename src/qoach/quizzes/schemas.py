@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from qoach.errors import ErrorRead, error_responses  # noqa: F401  (re-exported)
 from qoach.models import Answer, Question, Quiz, QuizVersion
+from qoach.text import NO_NUL
 
 MIN_QUESTIONS = 2
 MAX_QUESTIONS = 100
@@ -20,12 +21,18 @@ MIN_ANSWERS = 2
 MAX_ANSWERS = 4
 MAX_FREQUENCY_DAYS = 3650
 
-QuizTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-QuizDescription = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
-QuestionText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)
+QuizTitle = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)
 ]
-AnswerText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+QuizDescription = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=2000, pattern=NO_NUL)
+]
+QuestionText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=NO_NUL)
+]
+AnswerText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=NO_NUL)
+]
 FrequencyDays = Annotated[int, Field(ge=1, le=MAX_FREQUENCY_DAYS)]
 
 
@@ -172,6 +179,10 @@ class QuizPublicRead(_QuizBase):
                 for question in version.questions
             ],
         )
+
+
+class QuizPublicHead(_QuizBase):
+    """The quiz's own fields of the public view (its questions are cached apart)."""
 
 
 class QuizAdminRead(_QuizBase):

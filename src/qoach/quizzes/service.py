@@ -6,6 +6,9 @@ the Excel import; the `*_view` functions are what the routes call.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -18,12 +21,15 @@ from qoach.notifications.events import notify
 from qoach.pagination import Page, PageParams
 from qoach.quizzes import repository
 from qoach.quizzes.schemas import (
+    AnswerPublicRead,
+    QuestionPublicRead,
     QuizAdminRead,
     QuizCreate,
-    QuizPublicRead,
+    QuizPublicHead,
     QuizSummary,
     QuizUpdate,
 )
+from qoach.quizzes.version_cache import BoundedLRU
 
 
 def quiz_not_found() -> NotFound:
@@ -152,9 +158,44 @@ async def list_quizzes(
     )
 
 
-async def get_public_view(session: AsyncSession, quiz_id: int, user: User) -> QuizPublicRead:
-    quiz, _ = await quiz_for_user(session, quiz_id, user, Action.quizzes_read)
-    return QuizPublicRead.build(quiz, await load_version(session, quiz))
+_PUBLIC_QUESTIONS_JSON = TypeAdapter(list[QuestionPublicRead])
+# the public question list of quiz versions (immutable), JSON-encoded, per process
+PUBLIC_QUESTIONS: BoundedLRU[bytes] = BoundedLRU(1024)
+
+
+async def get_public_view(session: AsyncSession, quiz_id: int, user: User) -> bytes:
+    """The public view (`QuizPublicRead`) as JSON bytes.
+
+    The quiz row and the caller's membership come from the database every time (one
+    query: a PATCH changes the title, a removed member must get 404); the questions
+    and answers of the version are immutable, so their encoded JSON is cached.
+    """
+    found = await repository.get_public_quiz_row(session, quiz_id, user.id)
+    if found is None or found.role is None:
+        raise quiz_not_found()
+    if not can(found.role, Action.quizzes_read):
+        raise Forbidden("Your role in this company does not allow this", code="forbidden_role")
+    version_key = (found.version_id, found.version_created_at)
+    questions = PUBLIC_QUESTIONS.get(version_key)
+    if questions is None:
+        questions = _PUBLIC_QUESTIONS_JSON.dump_json(
+            _public_questions(await repository.public_question_rows(session, found.version_id))
+        )
+        PUBLIC_QUESTIONS.put(version_key, questions)
+    head = QuizPublicHead(**found.fields).model_dump_json().encode()
+    return head[:-1] + b',"questions":' + questions + b"}"
+
+
+def _public_questions(rows: Sequence[tuple[int, str, int, str]]) -> list[QuestionPublicRead]:
+    questions: dict[int, QuestionPublicRead] = {}
+    for question_id, question_text, answer_id, answer_text in rows:
+        question = questions.get(question_id)
+        if question is None:
+            question = questions[question_id] = QuestionPublicRead(
+                id=question_id, text=question_text, answers=[]
+            )
+        question.answers.append(AnswerPublicRead(id=answer_id, text=answer_text))
+    return list(questions.values())
 
 
 async def get_admin_view(session: AsyncSession, quiz_id: int, user: User) -> QuizAdminRead:
