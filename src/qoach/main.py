@@ -114,12 +114,19 @@ def _is_secret(name: str) -> bool:
     return any(word in lowered for word in _SECRET_FIELDS)
 
 
-def _redacted(value: Any) -> Any:
-    """The rejected input with passwords and tokens left out, however deep."""
+_MAX_ECHO_DEPTH = 32
+
+
+def _redacted(value: Any, depth: int = 0) -> Any:
+    """The rejected input with passwords and tokens left out; too deep → null."""
+    if isinstance(value, dict | list) and depth >= _MAX_ECHO_DEPTH:
+        return None
     if isinstance(value, dict):
-        return {k: None if _is_secret(str(k)) else _redacted(v) for k, v in value.items()}
+        return {
+            k: None if _is_secret(str(k)) else _redacted(v, depth + 1) for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_redacted(v) for v in value]
+        return [_redacted(v, depth + 1) for v in value]
     return value
 
 
