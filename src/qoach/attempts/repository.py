@@ -90,7 +90,7 @@ async def insert_attempt(session: AsyncSession, values: dict[str, Any]) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
-_INSERT_ATTEMPT_ANSWERS = insert(AttemptAnswer.__table__)
+_INSERT_ATTEMPT_ANSWERS = insert(AttemptAnswer)
 
 
 async def insert_attempt_answers(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -11,10 +11,10 @@ from qoach.attempts.schemas import AttemptCreate, AttemptRead
 from qoach.auth.dependencies import CurrentUser
 from qoach.dates import DateRangeDep
 from qoach.db.session import SessionDep
+from qoach.errors import error_responses
 from qoach.openapi_links import created, link
 from qoach.pagination import Page, PageDep
 from qoach.params import AttemptIdPath, CompanyIdQuery, QuizIdPath, QuizIdQuery
-from qoach.quizzes.schemas import error_responses
 from qoach.text import NO_NUL
 
 router = APIRouter(tags=["attempts"])

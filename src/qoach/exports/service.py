@@ -163,6 +163,7 @@ async def _pg_csv(
         params = compiled.construct_params()
         args = [params[name] for name in compiled.positiontup or ()]
         driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None  # a checked-out asyncpg connection
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(COPY_QUEUE_CHUNKS)
 
         async def sink(data: bytes | bytearray | memoryview) -> None:

@@ -159,8 +159,8 @@ async def bump_version(
     return int((await session.execute(stmt)).scalar_one())
 
 
-_INSERT_QUESTIONS = insert(Question.__table__).returning(Question.position, Question.id)
-_INSERT_ANSWERS = insert(Answer.__table__)
+_INSERT_QUESTIONS = insert(Question).returning(Question.position, Question.id)
+_INSERT_ANSWERS = insert(Answer)
 
 
 async def insert_version(

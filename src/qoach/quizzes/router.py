@@ -10,6 +10,7 @@ from qoach.auth.dependencies import CurrentUser
 from qoach.broker import BrokerDep
 from qoach.companies.permissions import Action, company_access
 from qoach.db.session import SessionDep
+from qoach.errors import error_responses
 from qoach.openapi_links import created, link
 from qoach.pagination import Page, PageDep
 from qoach.params import QuizIdPath
@@ -20,7 +21,6 @@ from qoach.quizzes.schemas import (
     QuizPublicRead,
     QuizSummary,
     QuizUpdate,
-    error_responses,
 )
 from qoach.text import NO_NUL
 

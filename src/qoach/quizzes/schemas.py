@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from qoach.errors import ErrorRead, error_responses  # noqa: F401  (re-exported)
 from qoach.models import Answer, Question, Quiz, QuizVersion
 from qoach.text import NO_NUL
 
