@@ -6,18 +6,21 @@ with a login) as members of companies sized to each `--sockets` value, starts ON
 app process under uvicorn, opens N sockets on `/ws/notifications` (one distinct
 user each) and then, per round, has the owner create a quiz through
 `POST /companies/{id}/quizzes`: the app inserts one `quiz_created` row per member,
-commits, and publishes one message per member (through Redis, or the in-process
-broker with `--embedded`). The latency of a socket is the time from just before the
-HTTP request is sent until that socket has the `notification` frame, so it
-includes the request, the N-row insert and commit, the publishes, the broker
-round trip, the per-socket send, and this client reading N frames.
+commits, and publishes the fan-out (one broker message, through Redis or the
+in-process broker with `--embedded`). The latency of a socket is the time from just
+before the HTTP request is sent until that socket has the `notification` frame, so
+it includes the request, the N-row insert and commit, the publish, the broker
+round trip, the per-socket send, and this client reading the frame. Each round
+also reports the server's CPU time (user + system) from request to last frame.
 
     .venv/bin/python bench/ws_fanout_bench.py                       # 1,000 and 5,000, PG + Redis
     .venv/bin/python bench/ws_fanout_bench.py --embedded            # SQLite + in-process broker
     .venv/bin/python bench/ws_fanout_bench.py --sockets 1000 --rounds 10
+    .venv/bin/python bench/ws_fanout_bench.py --server-src /tmp/old/src   # another tree's server
 
-The client runs in this process (uvloop), the server in a child process; on a
-2-core machine they share the cores, so the figures are an upper bound.
+The client (this process, uvloop) is a minimal WebSocket client on raw asyncio
+protocols, so that reading 5,000 frames costs little; it is pinned to core 1 and
+the server to core 0 (`--no-pin` to let them float; PostgreSQL and Redis float).
 `ulimit -n` is raised to its hard limit here (the child inherits it).
 """
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -38,8 +42,11 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -76,6 +83,15 @@ def raise_nofile() -> int:
     if soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def pin(server_pid: int) -> str:
+    """The server on core 0, this client on core 1 (PostgreSQL and Redis float)."""
+    if (os.cpu_count() or 1) < 2 or not hasattr(os, "sched_setaffinity"):
+        return "not pinned (one core)"
+    os.sched_setaffinity(server_pid, {0})
+    os.sched_setaffinity(0, {1})
+    return "server on core 0, client on core 1"
 
 
 def free_port() -> int:
@@ -213,33 +229,122 @@ async def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
 # ------------------------------------------------------------------------- client
 
 
+class RawSocket(asyncio.Protocol):
+    """A minimal WebSocket client (RFC 6455) that costs the load generator little CPU:
+    the handshake by hand, then frames parsed in `data_received`; it answers pings and
+    inflates permessage-deflate frames, and timestamps each `notification` frame the
+    moment its bytes are read."""
+
+    def __init__(self, fleet: Fleet, request: bytes) -> None:
+        self.fleet = fleet
+        self.request = request
+        self.transport: Any = None
+        self.buffer = bytearray()
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.inflate: zlib._Decompress | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # uvloop's TCPTransport: not an asyncio.Transport
+        self.transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc or ConnectionError("closed during the handshake"))
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.opened.done():
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buffer[:end]).decode("latin-1")
+            del self.buffer[: end + 4]
+            if not head.startswith("HTTP/1.1 101"):
+                self.opened.set_exception(ConnectionError(head.split("\r\n", 1)[0]))
+                return
+            if "permessage-deflate" in head.lower():
+                self.inflate = zlib.decompressobj(wbits=-15)
+            self.opened.set_result(None)
+        self._frames()
+
+    def _frames(self) -> None:
+        buffer = self.buffer
+        while len(buffer) >= 2:
+            first, length = buffer[0], buffer[1] & 0x7F
+            start = 2
+            if length == 126:
+                if len(buffer) < 4:
+                    return
+                length, start = int.from_bytes(buffer[2:4], "big"), 4
+            elif length == 127:
+                if len(buffer) < 10:
+                    return
+                length, start = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < start + length:
+                return
+            payload = bytes(buffer[start : start + length])
+            del buffer[: start + length]
+            opcode = first & 0x0F
+            if opcode == 0x9:  # ping: answer with a masked pong
+                self._send(0x8A, payload)
+            elif opcode == 0x1:
+                if first & 0x40 and self.inflate is not None:  # RSV1: compressed
+                    payload = self.inflate.decompress(payload + b"\x00\x00\xff\xff")
+                if b'"notification"' in payload[:40]:
+                    self.fleet.arrived(time.perf_counter())
+
+    def _send(self, opcode_byte: int, payload: bytes) -> None:
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        assert self.transport is not None and len(payload) < 126
+        self.transport.write(bytes([opcode_byte, 0x80 | len(payload)]) + mask + masked)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self._send(0x88, (1000).to_bytes(2, "big"))
+            self.transport.close()
+
+
 class Fleet:
     """N sockets; each records when it receives the current round's notification."""
 
-    def __init__(self, ws_base: str, tokens: list[str]) -> None:
-        self.ws_base = ws_base
+    def __init__(self, base: str, tokens: list[str], *, deflate: bool) -> None:
+        parts = urlsplit(base)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.tokens = tokens
-        self.connections: list[object] = []
-        self.readers: list[asyncio.Task[None]] = []
+        self.deflate = deflate
+        self.connections: list[RawSocket] = []
         self.arrivals: list[float] = []
         self.expected = 0
         self.complete = asyncio.Event()
 
-    async def open(self) -> float:
-        from websockets.asyncio.client import connect
+    def _request(self, token: str) -> bytes:
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines = [
+            f"GET /ws/notifications?token={token} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Version: 13",
+        ]
+        if self.deflate:  # what browsers offer
+            lines.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
+    async def open(self) -> float:
+        loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-        async def one(token: str) -> object:
+        async def one(token: str) -> RawSocket:
             async with gate:
                 for attempt in range(5):
                     try:
-                        return await connect(
-                            f"{self.ws_base}?token={token}",
-                            open_timeout=60,
-                            ping_interval=None,
-                            max_queue=64,
+                        _, protocol = await loop.create_connection(
+                            lambda: RawSocket(self, self._request(token)), self.host, self.port
                         )
+                        await asyncio.wait_for(protocol.opened, 60)
+                        return protocol
                     except OSError:
                         if attempt == 4:
                             raise
@@ -248,18 +353,12 @@ class Fleet:
 
         started = time.perf_counter()
         self.connections = list(await asyncio.gather(*(one(t) for t in self.tokens)))
-        elapsed = time.perf_counter() - started
-        self.readers = [asyncio.create_task(self._read(c)) for c in self.connections]
-        return elapsed
+        return time.perf_counter() - started
 
-    async def _read(self, conn: object) -> None:
-        with contextlib.suppress(Exception):
-            async for raw in conn:  # type: ignore[attr-defined]
-                if '"notification"' not in raw[:40]:
-                    continue  # pings
-                self.arrivals.append(time.perf_counter())
-                if len(self.arrivals) >= self.expected:
-                    self.complete.set()
+    def arrived(self, at: float) -> None:
+        self.arrivals.append(at)
+        if len(self.arrivals) >= self.expected:
+            self.complete.set()
 
     def arm(self, count: int) -> None:
         self.arrivals = []
@@ -267,13 +366,16 @@ class Fleet:
         self.complete = asyncio.Event()
 
     async def close(self) -> None:
-        for task in self.readers:
-            task.cancel()
-        await asyncio.gather(*self.readers, return_exceptions=True)
-        await asyncio.gather(
-            *(c.close() for c in self.connections),  # type: ignore[attr-defined]
-            return_exceptions=True,
-        )
+        for connection in self.connections:
+            connection.close()
+        await asyncio.sleep(0.5)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -285,20 +387,30 @@ def rss_mb(pid: int) -> float:
 
 
 async def run_size(
-    base: str, owner_token: str, tokens: list[str], company_id: int, rounds: int, pid: int
+    base: str,
+    owner_token: str,
+    tokens: list[str],
+    company_id: int,
+    rounds: int,
+    pid: int,
+    *,
+    deflate: bool,
+    warmup: int,
 ) -> dict[str, object]:
-    fleet = Fleet(base.replace("http", "ws", 1) + "/ws/notifications", tokens)
+    fleet = Fleet(base, tokens, deflate=deflate)
     rss_before = rss_mb(pid)
     connect_seconds = await fleet.open()
     await asyncio.sleep(1.0)  # let the server settle after the connection storm
     rss_connected = rss_mb(pid)
     latencies: list[float] = []
     per_round: list[tuple[float, float, float]] = []
+    cpu_per_round: list[float] = []
     headers = {"Authorization": f"Bearer {owner_token}"}
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-        for number in range(rounds + 1):  # round 0 warms up
+        for number in range(1 - warmup, rounds + 1):  # rounds <= 0 warm up
             fleet.arm(len(tokens))
             body = {**QUIZ, "title": f"Bench round {number} ({len(tokens)})"}
+            cpu_before = cpu_seconds(pid)
             sent = time.perf_counter()
             response = await http.post(
                 f"/companies/{company_id}/quizzes", json=body, headers=headers
@@ -310,8 +422,10 @@ async def run_size(
             except TimeoutError:
                 print(f"  round {number}: only {len(fleet.arrivals)}/{len(tokens)} arrived")
             round_latencies = [t - sent for t in fleet.arrivals]
+            round_cpu = cpu_seconds(pid) - cpu_before
             if number > 0:
                 latencies.extend(round_latencies)
+                cpu_per_round.append(round_cpu)
                 per_round.append(
                     (
                         answered,
@@ -321,9 +435,11 @@ async def run_size(
                 )
                 print(
                     f"  round {number}: HTTP 201 after {answered * 1000:.0f} ms; "
+                    f"first {min(round_latencies) * 1000:.0f} ms, "
                     f"p50 {percentile(round_latencies, 50) * 1000:.0f} ms, "
                     f"p99 {percentile(round_latencies, 99) * 1000:.0f} ms, "
-                    f"last {max(round_latencies) * 1000:.0f} ms"
+                    f"last {max(round_latencies) * 1000:.0f} ms; "
+                    f"server CPU {round_cpu * 1000:.0f} ms"
                 )
             await asyncio.sleep(0.5)
     await fleet.close()
@@ -337,6 +453,7 @@ async def run_size(
         "p99_ms": percentile(latencies, 99) * 1000,
         "max_ms": max(latencies) * 1000,
         "rss_kib_per_socket": (rss_connected - rss_before) * 1024 / len(tokens),
+        "server_cpu_ms": statistics.median(cpu_per_round) * 1000,
     }
 
 
@@ -380,34 +497,45 @@ async def main(args: argparse.Namespace) -> None:
         owner_token, tokens, companies = await load(database_url, sizes)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        process = start_server(env, port, deflate=not args.no_deflate)
+        if args.server_src:
+            env["PYTHONPATH"] = args.server_src
+        process = start_server(env, port, deflate=args.deflate)
+        pinned = pin(process.pid) if not args.no_pin else "not pinned"
         await wait_ready(base, process)
         mode = "SQLite + in-process broker" if args.embedded else "PostgreSQL + Redis"
         print(
             f"qoach WebSocket fan-out — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
             f"{os.cpu_count()} cores, {platform.python_implementation()} "
             f"{platform.python_version()}, {mode}, permessage-deflate "
-            f"{'off' if args.no_deflate else 'on'}, nofile {nofile}, {args.rounds} rounds"
+            f"{'on' if args.deflate else 'off'}, {pinned}, nofile {nofile}, "
+            f"{args.warmup} + {args.rounds} rounds, load {os.getloadavg()[0]:.1f}"
         )
         for size in sizes:
             print(f"{size} sockets:")
             results.append(
                 await run_size(
-                    base, owner_token, tokens[:size], companies[size], args.rounds, process.pid
+                    base,
+                    owner_token,
+                    tokens[:size],
+                    companies[size],
+                    args.rounds,
+                    process.pid,
+                    deflate=args.deflate,
+                    warmup=args.warmup,
                 )
             )
         print()
         print(
             "| sockets | connect all | server RSS / socket | HTTP 201 (median) "
-            "| p50 | p99 | max | delivered |"
+            "| p50 | p99 | max | server CPU / round (median) | delivered |"
         )
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in results:
             print(
                 f"| {r['sockets']:,} | {r['connect_seconds']:.1f} s "
                 f"| {r['rss_kib_per_socket']:.0f} KiB | {r['http_ms']:.0f} ms "
                 f"| {r['p50_ms']:.0f} ms | {r['p99_ms']:.0f} ms | {r['max_ms']:.0f} ms "
-                f"| {r['deliveries']:,}/{r['expected']:,} |"
+                f"| {r['server_cpu_ms']:.0f} ms | {r['deliveries']:,}/{r['expected']:,} |"
             )
         if args.json:
             print(json.dumps(results))
@@ -432,16 +560,36 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sockets", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2,
+        help="unmeasured rounds first: the first full garbage collection after the "
+        "connection storm (~0.7 s at 5,000 sockets) lands in them",
+    )
+    parser.add_argument(
         "--embedded", action="store_true", help="SQLite + in-process broker instead of PG + Redis"
     )
     parser.add_argument(
-        "--no-deflate",
+        "--deflate",
         action="store_true",
-        help="start uvicorn with --ws-per-message-deflate false (browsers offer it; by "
-        "default the server accepts it, as `qoach serve` does)",
+        help="server accepts permessage-deflate and the client offers it, as browsers do "
+        "(`qoach serve` turns it off)",
+    )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin the server to core 0 and this client to core 1",
+    )
+    parser.add_argument(
+        "--server-src",
+        help="run the server from this source tree (PYTHONPATH), e.g. an export of an "
+        "older commit, to compare before / after with the same client",
     )
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.server_src:
+        args.server_src = str(Path(args.server_src).resolve())
+    return args
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qoach.db.session import commit
-from qoach.models import Notification, NotificationKind, User
-from qoach.notifications.events import notify
+from qoach.models import NotificationKind, User
+from qoach.notifications.events import CreatedNotification, notify
 
 
 async def make_notifications(
@@ -19,9 +19,9 @@ async def make_notifications(
     kind: NotificationKind = NotificationKind.quiz_created,
     company_id: int | None = None,
     publish: bool = True,
-) -> list[Notification]:
+) -> list[CreatedNotification]:
     """`count` notifications of `user`, one transaction each (published after commit)."""
-    rows: list[Notification] = []
+    rows: list[CreatedNotification] = []
     for i in range(count):
         rows += await notify(
             db,

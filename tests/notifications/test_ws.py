@@ -11,6 +11,7 @@ from httpx import AsyncClient
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qoach.broker.base import OUTAGE, RESYNC
 from qoach.config import Settings
 from qoach.db.session import run_after_commit
 from qoach.db.types import utcnow
@@ -295,7 +296,103 @@ async def test_a_chatty_client_is_closed(
 
 
 def test_the_relay_fast_path_matches_the_envelope() -> None:
-    from qoach.notifications.events import envelope
+    from qoach.notifications.events import NOTIFICATION_HEAD, _tail, envelope
 
-    assert envelope("notification", {"id": 1}).startswith(ws._NOTIFICATION_PREFIX)
-    assert not envelope("read", {"ids": [1]}).startswith(ws._NOTIFICATION_PREFIX)
+    data = {"id": 12, "kind": "quiz_created", "title": 'Ünïcode "quoted"', "payload": {}}
+    assert envelope("notification", data).startswith(NOTIFICATION_HEAD)
+    assert not envelope("read", {"ids": [1]}).startswith(NOTIFICATION_HEAD)
+    # the fan-out template rebuilds exactly what `envelope` makes
+    rest = {k: v for k, v in data.items() if k != "id"}
+    assert NOTIFICATION_HEAD + "12" + _tail(rest) == envelope("notification", data)
+
+
+# --- when the broker loses messages ---------------------------------------------------
+
+
+def _tell(app: FastAPI, user: User, marker: str) -> None:
+    """What a back end says to the user's subscriptions when it lost delivery."""
+    subscriptions = list(app.state.broker._subscribers.get(user_topic(user.id), ()))
+    assert subscriptions, "no open subscription for the user"
+    for subscription in subscriptions:
+        subscription.offer(marker)
+
+
+async def test_resync_sends_what_the_broker_lost_once(
+    live_server: LiveServer, client: AsyncClient, factory: Factory, db: AsyncSession, app: FastAPI
+) -> None:
+    alice = await factory.user()
+    token = await _token(factory, alice)
+    await make_notifications(db, app, alice, 2)  # before the socket: never sent without since
+    async with open_socket(ws_url(live_server.ws_url, token)) as sock:
+        (live,) = await make_notifications(db, app, alice)
+        assert (await sock.next())["data"]["id"] == live.id
+        lost = await make_notifications(db, app, alice, 2, publish=False)  # not pushed (yet)
+        await sock.nothing(0.2)
+
+        _tell(app, alice, RESYNC)  # delivery is back: catch up from the database
+        received = await sock.notifications(2)
+        assert [n["id"] for n in received] == [row.id for row in lost]
+        rest = await client.get("/users/me/notifications", headers=await factory.headers(alice))
+        assert received == list(reversed(rest.json()["items"][:2]))
+
+        await run_after_commit(db)  # their live copies arrive late: skipped
+        await sock.nothing(0.3)
+        _tell(app, alice, RESYNC)  # nothing new since: nothing sent
+        await sock.nothing(0.3)
+        (after,) = await make_notifications(db, app, alice)
+        assert (await sock.next())["data"]["id"] == after.id
+        await sock.nothing()
+
+
+async def test_during_a_broker_outage_the_socket_polls_the_database(
+    live_server: LiveServer,
+    client: AsyncClient,
+    factory: Factory,
+    db: AsyncSession,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ws, "POLL_SECONDS", 0.2)
+    alice = await factory.user()
+    token = await _token(factory, alice)
+    async with open_socket(ws_url(live_server.ws_url, token, since=0)) as sock:
+        _tell(app, alice, OUTAGE)
+        await wait_until(lambda: app.state.ws_poll_budget.polling == 1)
+        first = await make_notifications(db, app, alice, 2, publish=False)
+        assert [n["id"] for n in await sock.notifications(2, within=3)] == [r.id for r in first]
+        (second,) = await make_notifications(db, app, alice, publish=False)
+        assert (await sock.next(within=3))["data"]["id"] == second.id
+
+        _tell(app, alice, RESYNC)  # back: a last catch-up finds nothing new; polling stops
+        await wait_until(lambda: app.state.ws_poll_budget.polling == 0)
+        await run_after_commit(db)  # the live copies of what the polls sent: skipped
+        await sock.nothing(0.6)
+        (live,) = await make_notifications(db, app, alice)
+        assert (await sock.next())["data"]["id"] == live.id
+        await sock.nothing()
+
+        _tell(app, alice, OUTAGE)
+        await wait_until(lambda: app.state.ws_poll_budget.polling == 1)
+    # a socket that closes while polling leaves the budget
+    await wait_until(lambda: app.state.ws_poll_budget.polling == 0)
+
+
+async def test_a_logout_during_a_broker_outage_still_closes_the_socket(
+    live_server: LiveServer,
+    client: AsyncClient,
+    factory: Factory,
+    db: AsyncSession,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ws, "POLL_SECONDS", 0.2)
+    alice = await factory.user()
+    token, _, login = await factory.tokens(alice)
+    async with open_socket(ws_url(live_server.ws_url, token)) as sock:
+        _tell(app, alice, OUTAGE)
+        # revoked in the database; its `session_revoked` message never reaches us
+        await db.execute(
+            update(AuthSession).where(AuthSession.id == login.id).values(revoked_at=utcnow())
+        )
+        await db.commit()
+        assert await sock.closed_with(within=3) == 4401

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+from qoach.broker.local import LocalTopics, QueueSubscription
 
-class MemorySubscription:
-    def __init__(self, broker: MemoryBroker, topic: str) -> None:
-        self._broker = broker
-        self._topic = topic
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=10_000)
-
-    def __aiter__(self) -> AsyncIterator[str]:
-        return self
-
-    async def __anext__(self) -> str:
-        # a plain method, not an async generator: cancelling a wait (e.g. in
-        # asyncio.wait_for) leaves the subscription usable
-        message = await self.queue.get()
-        if message is None:
-            self.queue.put_nowait(None)
-            raise StopAsyncIteration
-        return message
-
-    async def close(self) -> None:
-        self._broker._unsubscribe(self._topic, self)
-        if not self.queue.full():
-            self.queue.put_nowait(None)
+# the in-process back end never loses its "connection": its subscriptions only see
+# `RESYNC` when their consumer fell too far behind (see broker.local)
+MemorySubscription = QueueSubscription
 
 
 class MemoryBroker:
@@ -42,7 +21,7 @@ class MemoryBroker:
         self._cache: dict[str, tuple[str, float]] = {}
         self._counters: dict[str, tuple[int, float]] = {}
         self._locks: dict[str, float] = {}
-        self._subscribers: dict[str, set[MemorySubscription]] = defaultdict(set)
+        self._topics = LocalTopics()
 
     async def ping(self) -> None:
         return None
@@ -112,26 +91,23 @@ class MemoryBroker:
             self._locks.pop(name, None)
 
     async def publish(self, topic: str, message: str) -> None:
-        for subscription in list(self._subscribers.get(topic, ())):
-            # a consumer that stopped reading loses messages
-            with contextlib.suppress(asyncio.QueueFull):
-                subscription.queue.put_nowait(message)
+        self._topics.deliver(topic, message)
 
     async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
         for topic, message in messages:
-            await self.publish(topic, message)
+            self._topics.deliver(topic, message)
 
-    async def subscribe(self, topic: str) -> MemorySubscription:
-        subscription = MemorySubscription(self, topic)
-        self._subscribers[topic].add(subscription)
-        return subscription
+    async def publish_template(
+        self, head: str, tail: str, parts: Sequence[tuple[str, str]]
+    ) -> None:
+        self._topics.deliver_template(head, tail, parts)
 
-    def _unsubscribe(self, topic: str, subscription: MemorySubscription) -> None:
-        subscribers = self._subscribers.get(topic)
-        if subscribers is not None:
-            subscribers.discard(subscription)
-            if not subscribers:
-                del self._subscribers[topic]
+    async def subscribe(self, topic: str) -> QueueSubscription:
+        return self._topics.add(topic)
+
+    @property
+    def _subscribers(self) -> dict[str, set[QueueSubscription]]:
+        return self._topics.subscribers
 
     async def flush(self) -> None:
         """Forget everything (tests)."""
@@ -140,6 +116,4 @@ class MemoryBroker:
         self._locks.clear()
 
     async def close(self) -> None:
-        for subscribers in list(self._subscribers.values()):
-            for subscription in list(subscribers):
-                await subscription.close()
+        await self._topics.close_all()

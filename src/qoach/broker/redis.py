@@ -1,36 +1,43 @@
 """Redis back end: shared cache, counters, locks and cross-instance pub/sub.
 
 Key layout (the only place that knows it): `<prefix>:cache:<key>`,
-`<prefix>:ctr:<key>`, `<prefix>:lock:<name>`, channels `<prefix>:topic:<topic>`.
+`<prefix>:ctr:<key>`, `<prefix>:lock:<name>`, and one channel `<prefix>:bus`.
 
-Pub/sub: each process holds one connection subscribed to the pattern
-`<prefix>:topic:*` and fans messages out to its local subscribers. When Redis
-drops, the reader reconnects with backoff and subscribes again; messages
-published meanwhile are lost to this process (callers that need them keep the
-truth in the database and replay from there).
+Pub/sub: every message on the bus is JSON `[head, tail, [[topic, middle], ...]]`
+and stands for `head + middle + tail` published to each topic (a plain publish is
+`["", "", [[topic, message]]]`), so that a fan-out of one body to thousands of
+topics is one Redis message, not thousands. Each process holds one connection
+subscribed to the bus and hands each topic's message to its local subscribers
+(if any). When Redis drops, the reader tells every local subscription (`OUTAGE`),
+reconnects with backoff, subscribes again and then tells them `RESYNC`: messages
+published meanwhile are lost to this process, and callers that need them keep the
+truth in the database and replay from there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
-from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from qoach.broker.base import BrokerUnavailable
+from qoach.broker.base import OUTAGE, RESYNC, BrokerUnavailable
+from qoach.broker.local import LocalTopics, QueueSubscription
 from qoach.db.engine import source_of_host
 
 logger = logging.getLogger("qoach.broker")
 
-_PUBLISH_BATCH = 1_000
+# topics per bus message: a fan-out to 50,000 users is 5 messages of ~250 KB
+_PARTS_PER_MESSAGE = 10_000
 
 _RELEASE_LOCK = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -53,28 +60,7 @@ return {count, ttl}
 """
 
 
-class RedisSubscription:
-    def __init__(self, broker: RedisBroker, topic: str) -> None:
-        self._broker = broker
-        self.topic = topic
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=10_000)
-
-    def __aiter__(self) -> AsyncIterator[str]:
-        return self
-
-    async def __anext__(self) -> str:
-        # a plain method, not an async generator: cancelling a wait (e.g. in
-        # asyncio.wait_for) leaves the subscription usable
-        message = await self.queue.get()
-        if message is None:
-            self.queue.put_nowait(None)
-            raise StopAsyncIteration
-        return message
-
-    async def close(self) -> None:
-        self._broker._unsubscribe(self)
-        if not self.queue.full():
-            self.queue.put_nowait(None)
+RedisSubscription = QueueSubscription
 
 
 class RedisBroker:
@@ -97,7 +83,7 @@ class RedisBroker:
         )
         self._release = self._client.register_script(_RELEASE_LOCK)
         self._incr_window = self._client.register_script(_INCR_WINDOW)
-        self._subscribers: dict[str, set[RedisSubscription]] = defaultdict(set)
+        self._topics = LocalTopics()
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._closed = False
@@ -107,8 +93,8 @@ class RedisBroker:
         return f"{self._prefix}:{kind}:{key}"
 
     @property
-    def _pattern(self) -> str:
-        return f"{self._prefix}:topic:*"
+    def _bus(self) -> str:
+        return f"{self._prefix}:bus"
 
     # health
     async def ping(self) -> None:
@@ -192,61 +178,109 @@ class RedisBroker:
                     await self._release(keys=[key], args=[token])
 
     # pub/sub
+    @staticmethod
+    def _encode(head: str, tail: str, parts: Sequence[tuple[str, str]]) -> list[str]:
+        return [
+            json.dumps(
+                [head, tail, parts[start : start + _PARTS_PER_MESSAGE]],
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            for start in range(0, len(parts), _PARTS_PER_MESSAGE)
+        ]
+
+    async def _publish_encoded(self, payloads: list[str]) -> None:
+        if not payloads:
+            return
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            started = loop.time()
+            try:
+                if len(payloads) == 1:
+                    await self._client.publish(self._bus, payloads[0])
+                else:
+                    async with self._client.pipeline(transaction=False) as pipe:
+                        for payload in payloads:
+                            pipe.publish(self._bus, payload)
+                        await pipe.execute()
+                return
+            except RedisConnectionError as exc:
+                # After Redis restarted, the pool still holds connections to the old
+                # server, each failing at once ("Connection closed by server"): the
+                # message never left, so try once more on a fresh connection (at
+                # worst a duplicate, which subscribers that care skip by id). Not
+                # after a slow failure (a connect timeout): that would only double it.
+                if attempt == 2 or loop.time() - started > 0.5:
+                    raise BrokerUnavailable(str(exc)) from exc
+                logger.info("publish failed on a stale connection (%s); retrying", exc)
+            except (RedisError, OSError) as exc:
+                raise BrokerUnavailable(str(exc)) from exc
+
     async def publish(self, topic: str, message: str) -> None:
-        try:
-            await self._client.publish(self._k("topic", topic), message)
-        except (RedisError, OSError) as exc:
-            raise BrokerUnavailable(str(exc)) from exc
+        await self._publish_encoded(self._encode("", "", [(topic, message)]))
 
     async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
-        """One pipelined round trip per 1,000 messages (a fan-out to every member)."""
-        try:
-            for start in range(0, len(messages), _PUBLISH_BATCH):
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for topic, message in messages[start : start + _PUBLISH_BATCH]:
-                        pipe.publish(self._k("topic", topic), message)
-                    await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise BrokerUnavailable(str(exc)) from exc
+        """One bus message per 10,000 (topic, message) pairs, pipelined."""
+        await self._publish_encoded(self._encode("", "", messages))
 
-    async def subscribe(self, topic: str) -> RedisSubscription:
-        subscription = RedisSubscription(self, topic)
-        self._subscribers[topic].add(subscription)
+    async def publish_template(
+        self, head: str, tail: str, parts: Sequence[tuple[str, str]]
+    ) -> None:
+        await self._publish_encoded(self._encode(head, tail, parts))
+
+    async def subscribe(self, topic: str) -> QueueSubscription:
+        subscription = self._topics.add(topic)
         if self._reader is None or self._reader.done():
             self._reader = asyncio.create_task(self._read_forever(), name="qoach-broker-reader")
-        # Wait (briefly) for the pattern subscription so that a publish right after
-        # subscribe() returns reaches us; if Redis is down we go on and catch up
-        # when it returns.
+        # Wait (briefly) for the bus subscription so that a publish right after
+        # subscribe() returns reaches us; if Redis is down we go on: the
+        # subscription starts with OUTAGE and gets RESYNC once Redis is back.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ready.wait(), timeout=2)
+        if not self._ready.is_set() and not subscription.stale:
+            subscription.stale = True
+            subscription.offer(OUTAGE)
         return subscription
 
-    def _unsubscribe(self, subscription: RedisSubscription) -> None:
-        subscribers = self._subscribers.get(subscription.topic)
-        if subscribers is not None:
-            subscribers.discard(subscription)
-            if not subscribers:
-                del self._subscribers[subscription.topic]
+    @property
+    def _subscribers(self) -> dict[str, set[QueueSubscription]]:
+        return self._topics.subscribers
 
     @property
     def connected(self) -> bool:
         return self._ready.is_set()
 
+    def _lost(self) -> None:
+        """Delivery stopped: every subscription hears OUTAGE (once until RESYNC)."""
+        self._ready.clear()
+        stale = [s for s in self._topics.all() if not s.stale]
+        for subscription in stale:
+            subscription.stale = True
+        self._topics.mark(OUTAGE, stale)
+
+    def _resumed(self, *, everyone: bool) -> None:
+        """Delivery works again: the subscriptions that may have missed messages hear
+        RESYNC (`everyone`: redis-py reconnected behind our back, so all of them)."""
+        self._ready.set()
+        missed = [s for s in self._topics.all() if everyone or s.stale]
+        for subscription in missed:
+            subscription.stale = False
+        self._topics.mark(RESYNC, missed)
+
     async def _read_forever(self) -> None:
         backoff = 0.1
-        topic_start = len(self._prefix) + len(":topic:")
         while not self._closed:
             pubsub = self._client.pubsub()
             try:
-                await pubsub.psubscribe(self._pattern)
+                await pubsub.subscribe(self._bus)
                 # confirm the subscription before declaring ourselves ready
                 while True:
                     confirmation = await pubsub.get_message(timeout=2.0)
-                    if confirmation and confirmation["type"] == "psubscribe":
+                    if confirmation and confirmation["type"] == "subscribe":
                         break
                     if confirmation is None:
-                        raise TimeoutError("no psubscribe confirmation")
-                self._ready.set()
+                        raise TimeoutError("no subscribe confirmation")
+                self._resumed(everyone=False)
                 if backoff > 0.1:
                     logger.info("broker pub/sub reconnected")
                 backoff = 0.1
@@ -255,14 +289,18 @@ class RedisBroker:
                     if message is None:
                         await pubsub.ping()
                         continue
-                    if message.get("type") != "pmessage":
-                        continue
-                    channel = message["channel"]
-                    self._dispatch(channel[topic_start:], message["data"])
+                    kind = message.get("type")
+                    if kind == "message":
+                        self._dispatch(message["data"])
+                    elif kind == "subscribe":
+                        # redis-py lost the connection, reconnected and resubscribed
+                        # inside its own retry: whatever was published in between is lost
+                        logger.warning("broker pub/sub reconnected by the client; resync")
+                        self._resumed(everyone=True)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError, TimeoutError) as exc:
-                self._ready.clear()
+                self._lost()
                 logger.warning("broker pub/sub lost (%s); retrying in %.1fs", exc, backoff)
             finally:
                 # close before backing off: redis-py may already have reconnected
@@ -275,12 +313,12 @@ class RedisBroker:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 
-    def _dispatch(self, topic: str, data: str) -> None:
-        for subscription in list(self._subscribers.get(topic, ())):
-            try:
-                subscription.queue.put_nowait(data)
-            except asyncio.QueueFull:
-                logger.warning("subscriber of %s is not reading; message dropped", topic)
+    def _dispatch(self, data: str) -> None:
+        try:
+            head, tail, parts = json.loads(data)
+            self._topics.deliver_template(head, tail, parts)
+        except (ValueError, TypeError) as exc:
+            logger.warning("ignoring a malformed bus message: %s", exc)
 
     async def flush(self) -> None:
         """Delete every key of this prefix (tests)."""
@@ -289,9 +327,7 @@ class RedisBroker:
 
     async def close(self) -> None:
         self._closed = True
-        for subscribers in list(self._subscribers.values()):
-            for subscription in list(subscribers):
-                await subscription.close()
+        await self._topics.close_all()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

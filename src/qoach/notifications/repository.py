@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Insert,
+    Integer,
     String,
+    Table,
+    Text,
+    bindparam,
     case,
     cast,
     exists,
     false,
     func,
+    insert,
     literal,
     literal_column,
     select,
@@ -23,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qoach.db.types import UTCDateTime
+from qoach.db.types import JSONType, UTCDateTime
 from qoach.models import (
     Attempt,
     AuthSession,
@@ -62,6 +69,43 @@ async def list_page(
     return items, total, unread_count
 
 
+async def insert_for_users(
+    session: AsyncSession,
+    user_ids: Sequence[int],
+    *,
+    company_id: int | None,
+    kind: str,
+    title: str,
+    body: str,
+    payload: dict[str, Any],
+    created_at: datetime,
+) -> list[tuple[int, int]]:
+    """One notification per user with the same content, as ONE set-based statement
+    (`INSERT … SELECT` over the id list: `unnest` on PostgreSQL, `json_each` on
+    SQLite); returns (notification id, user id) pairs, no ORM objects."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        ids = bindparam("user_ids", list(user_ids), type_=postgresql.ARRAY(Integer))
+        user_id: ColumnElement[Any] = func.unnest(ids)
+        source = select(user_id.label("user_id"))
+    else:
+        each = func.json_each(literal(json.dumps(list(user_ids)), Text)).table_valued("value")
+        source = select(each.c.value.label("user_id")).select_from(each)
+    rows = source.add_columns(
+        literal(company_id, Integer),
+        literal(kind, String),
+        literal(title, String),
+        literal(body, Text),
+        literal(payload, JSONType),
+        literal(False, Boolean),
+        literal(created_at, UTCDateTime),
+    )
+    columns = ["user_id", "company_id", "kind", "title", "body", "payload", "is_read", "created_at"]
+    table: Table = Notification.__table__  # type: ignore[assignment]
+    stmt = insert(table).from_select(columns, rows).returning(table.c.id, table.c.user_id)
+    return [(int(row[0]), int(row[1])) for row in (await session.execute(stmt)).all()]
+
+
 async def get_for_user(
     session: AsyncSession, notification_id: int, user_id: int
 ) -> Notification | None:
@@ -93,6 +137,12 @@ async def replay_after(
         .limit(limit)
     )
     return list((await session.scalars(stmt)).all())
+
+
+async def latest_id(session: AsyncSession, user_id: int) -> int:
+    """The user's newest notification id (0 when none): where a live stream starts."""
+    stmt = select(func.max(Notification.id)).where(Notification.user_id == user_id)
+    return int((await session.scalar(stmt)) or 0)
 
 
 async def login_is_active(session: AsyncSession, user_id: int, session_id: int | None) -> bool:

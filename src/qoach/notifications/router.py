@@ -42,6 +42,8 @@ NotificationId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Notifi
         "`notification` (this object) for every new one, `read` (`{ids}`) for reads done "
         "on any device, and `ping` every 25 s. `?since=<id>` first replays the ones "
         "created after that id (up to 1,000, then `replay_truncated` with `{last_id}`). "
+        "An open socket misses nothing when Redis is down: it polls the database every "
+        "few seconds and catches up once Redis is back, never sending one twice. "
         "Close codes: 4401 bad, missing or revoked token (logout, password change, "
         "account deletion); 4403 `Origin` not in `BACKEND_CORS_ORIGINS`; 1008 bad "
         "`since` or too many client messages (over 60 a minute); 1009 client message "

@@ -19,6 +19,15 @@ Protocol (JSON text frames `{"type": ..., "data": ...}`):
   reuse, password change, account deletion) and with **1001** when the server
   shuts down; **1013** when the database cannot be reached to authenticate.
 
+Nothing lost while the socket stays open, even across a broker (Redis) outage: the
+relay keeps a cursor (the newest notification id sent, or the user's newest when
+the socket opened). When the broker says delivery stopped (`OUTAGE`) the socket
+polls the database every few seconds (a per-process budget bounds the polls),
+and when it says delivery is back (`RESYNC`) — or a poll runs — it sends what was
+created after the cursor, re-checking the login on the way (a logout during the
+outage still closes the socket). Ids sent from the database are skipped if they
+later arrive live: none is sent twice.
+
 Order without gaps or duplicates: check the token's signature (our own tokens name
 their user without the database), subscribe to the user's topic (the broker
 buffers from here on), then in one short session check the login (not revoked,
@@ -36,6 +45,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -46,11 +56,17 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from qoach.auth.dependencies import AuthContext, authenticate_token
 from qoach.auth.tokens import InvalidToken, decode_token, unverified_algorithm
 from qoach.broker import Broker, Subscription
+from qoach.broker.base import OUTAGE, RESYNC
 from qoach.config import Settings
 from qoach.db.session import is_connection_error
 from qoach.errors import Unauthorized
 from qoach.notifications import repository
-from qoach.notifications.events import envelope, notification_data, user_topic
+from qoach.notifications.events import (
+    NOTIFICATION_HEAD,
+    envelope,
+    notification_data,
+    user_topic,
+)
 
 logger = logging.getLogger("qoach.notifications.ws")
 
@@ -69,9 +85,17 @@ CLOSE_TRY_AGAIN = 1013
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 
+# While the broker is down, each socket polls the database every POLL_SECONDS, but
+# this process makes at most POLLS_PER_SECOND polls (and POLLS_AT_ONCE at a time):
+# with many sockets the interval grows instead of the load.
+POLL_SECONDS = 5.0
+POLLS_PER_SECOND = 50.0
+POLLS_AT_ONCE = 4
+# ids a socket remembers having sent, to skip a second copy (oldest forgotten first)
+MAX_REMEMBERED = 2_000
+
 PING = json.dumps({"type": "ping"}, separators=(",", ":"))
-# how `events.envelope` starts a notification message (checked by the tests)
-_NOTIFICATION_PREFIX = '{"type":"notification",'
+_HEAD_LENGTH = len(NOTIFICATION_HEAD)
 
 
 Send = Callable[[str], Awaitable[None]]
@@ -145,18 +169,22 @@ async def _database_step() -> AsyncIterator[None]:
         raise
 
 
-async def _read_replay(
-    session: AsyncSession, user_id: int, since: int | None
-) -> list[tuple[int, str]]:
+Replay = tuple[list[tuple[int, str]], int]
+
+
+async def _read_replay(session: AsyncSession, user_id: int, since: int | None) -> Replay:
+    """(the messages to replay, the cursor: the newest id they or `since` cover — or,
+    without `since`, the user's newest notification, where the live stream starts)."""
     if since is None:
-        return []
+        return [], await repository.latest_id(session, user_id)
     rows = await repository.replay_after(session, user_id, since)
-    return [(row.id, envelope("notification", notification_data(row))) for row in rows]
+    replay = [(row.id, envelope("notification", notification_data(row))) for row in rows]
+    return replay, replay[-1][0] if replay else since
 
 
 async def _open(
     websocket: WebSocket, settings: Settings, broker: Broker, token: str | None, since: int | None
-) -> tuple[AuthContext, Subscription, list[tuple[int, str]]]:
+) -> tuple[AuthContext, Subscription, Replay]:
     """Authenticate, subscribe, then read the replay: in that order nothing is missed,
     and a login revoked before the subscription existed is still refused."""
     if not token:
@@ -184,7 +212,7 @@ async def _open(
             subscription = await broker.subscribe(user_topic(auth.user.id))
             async with _database_step(), maker() as session:
                 active = await repository.login_is_active(session, auth.user.id, auth.session_id)
-                replay = await _read_replay(session, auth.user.id, since) if active else []
+                replay = await _read_replay(session, auth.user.id, since) if active else ([], 0)
                 await session.commit()
             if not active:
                 raise _Closed(CLOSE_UNAUTHORIZED, "session revoked")
@@ -232,26 +260,31 @@ async def serve(websocket: WebSocket) -> None:
 
 
 async def _stream(
-    websocket: WebSocket,
-    subscription: Subscription,
-    auth: AuthContext,
-    replay: list[tuple[int, str]],
+    websocket: WebSocket, subscription: Subscription, auth: AuthContext, replay: Replay
 ) -> tuple[int, str]:
     lock = asyncio.Lock()
 
     async def send(text: str) -> None:
-        async with lock, asyncio.timeout(SEND_TIMEOUT_SECONDS):
+        """Bounded: a peer that stops reading fails it (the timeout covers the lock)."""
+        async with asyncio.timeout(SEND_TIMEOUT_SECONDS), lock:
             await websocket.send_text(text)
 
-    for _, message in replay:
+    async def send_live(text: str) -> None:
+        """The fan-out's hot path, without a timer per message: if the peer stops
+        reading, this waits, and the heartbeat's bounded send ends the socket."""
+        async with lock:
+            await websocket.send_text(text)
+
+    messages, cursor = replay
+    for _, message in messages:
         await send(message)
-    if len(replay) >= repository.REPLAY_LIMIT:
-        await send(envelope("replay_truncated", {"last_id": replay[-1][0]}))
-    replayed = {notification_id for notification_id, _ in replay}
+    if len(messages) >= repository.REPLAY_LIMIT:
+        await send(envelope("replay_truncated", {"last_id": messages[-1][0]}))
+    relay = _Relay(websocket.app.state, auth, send, send_live, cursor, [i for i, _ in messages])
     tasks = [
         asyncio.create_task(_read_client(websocket), name="ws-reader"),
         asyncio.create_task(_heartbeat(send, _heartbeat_seconds(websocket)), name="ws-ping"),
-        asyncio.create_task(_forward(send, subscription, auth, replayed), name="ws-forward"),
+        asyncio.create_task(_forward(subscription, relay), name="ws-forward"),
     ]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -301,26 +334,152 @@ def _revokes(data: Any, auth: AuthContext) -> bool:
     return auth.session_id is not None and auth.session_id in session_ids
 
 
-async def _forward(
-    send: Send, subscription: Subscription, auth: AuthContext, replayed: set[int]
-) -> tuple[int, str]:
-    async for raw in subscription:
-        if not replayed and raw.startswith(_NOTIFICATION_PREFIX):
-            await send(raw)  # the common case, relayed as published without parsing it
-            continue
-        try:
-            message = json.loads(raw)
-            kind = message["type"]
-            data = message.get("data")
-        except (ValueError, TypeError, KeyError):
-            logger.warning("ignoring a malformed broker message")
-            continue
-        if kind == "notification":
-            if isinstance(data, dict) and data.get("id") in replayed:
+class _PollBudget:
+    """This process's database polls for sockets whose broker feed is down."""
+
+    def __init__(self) -> None:
+        self.polling = 0  # sockets in polling mode
+        self.gate = asyncio.Semaphore(POLLS_AT_ONCE)
+
+    def interval(self) -> float:
+        base = max(POLL_SECONDS, self.polling / POLLS_PER_SECOND)
+        return base * random.uniform(0.8, 1.2)  # spread, not security
+
+
+def _poll_budget(state: Any) -> _PollBudget:
+    budget: _PollBudget | None = getattr(state, "ws_poll_budget", None)
+    if budget is None:
+        budget = _PollBudget()
+        state.ws_poll_budget = budget
+    return budget
+
+
+class _Relay:
+    """What one socket was sent: `cursor` (the newest id sent or covered) and the ids
+    sent lately (the last MAX_REMEMBERED), so that none is sent twice — a live copy
+    of one sent from the database, or a message the broker delivered twice."""
+
+    def __init__(
+        self,
+        state: Any,
+        auth: AuthContext,
+        send: Send,
+        send_live: Send,
+        cursor: int,
+        replayed: list[int],
+    ) -> None:
+        self.maker: async_sessionmaker[AsyncSession] = state.sessionmaker
+        self.budget = _poll_budget(state)
+        self.auth = auth
+        self.send = send
+        self.send_live = send_live
+        self.cursor = cursor
+        self.sent: dict[int, None] = dict.fromkeys(replayed)
+
+    def _remember(self, notification_id: int) -> None:
+        sent = self.sent
+        sent[notification_id] = None
+        if len(sent) > MAX_REMEMBERED:
+            del sent[next(iter(sent))]
+        if notification_id > self.cursor:
+            self.cursor = notification_id
+
+    async def live(self, notification_id: int, raw: str) -> None:
+        if notification_id in self.sent:
+            return
+        await self.send_live(raw)
+        self._remember(notification_id)
+
+    async def catch_up(self) -> bool:
+        """Send what the database holds after the cursor (login re-checked first);
+        False when the database could not be read (try again later)."""
+        user_id = self.auth.user.id
+        while True:
+            try:
+                async with self.budget.gate, self.maker() as session:
+                    active = await repository.login_is_active(
+                        session, user_id, self.auth.session_id
+                    )
+                    rows = await repository.replay_after(session, user_id, self.cursor)
+                    messages = [
+                        (r.id, envelope("notification", notification_data(r))) for r in rows
+                    ]
+                    await session.commit()
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                logger.warning("notification socket: cannot catch up now: %s", exc)
+                return False
+            if not active:
+                raise _Closed(CLOSE_UNAUTHORIZED, "session revoked")
+            for notification_id, message in messages:
+                if notification_id not in self.sent:
+                    await self.send(message)
+                    self._remember(notification_id)
+            if len(messages) < repository.REPLAY_LIMIT:
+                return True
+
+
+async def _forward(subscription: Subscription, relay: _Relay) -> tuple[int, str]:
+    """Relay the broker's messages; poll the database while the broker is down."""
+    messages = aiter(subscription)
+    polling = False
+    try:
+        while True:
+            if polling:
+                try:
+                    async with asyncio.timeout(relay.budget.interval()):
+                        raw = await anext(messages)
+                except TimeoutError:
+                    await relay.catch_up()
+                    continue
+            else:
+                raw = await anext(messages)
+            if raw.startswith(NOTIFICATION_HEAD):
+                # the common case: relayed as published, reading only the id
+                try:
+                    notification_id = int(raw[_HEAD_LENGTH : raw.index(",", _HEAD_LENGTH)])
+                except ValueError:
+                    pass
+                else:
+                    await relay.live(notification_id, raw)
+                    continue
+            if raw == OUTAGE:
+                if not polling:
+                    polling = True
+                    relay.budget.polling += 1
                 continue
-            await send(raw)
-        elif kind == "read":
-            await send(raw)
-        elif kind == "session_revoked" and _revokes(data, auth):
-            return CLOSE_UNAUTHORIZED, "session revoked"
-    return CLOSE_GOING_AWAY, "server shutting down"
+            if raw == RESYNC:
+                caught_up = await relay.catch_up()
+                if polling and caught_up:
+                    polling = False
+                    relay.budget.polling -= 1
+                elif not polling and not caught_up:  # the database failed: poll until it works
+                    polling = True
+                    relay.budget.polling += 1
+                continue
+            await _other(raw, relay)
+    except StopAsyncIteration:
+        return CLOSE_GOING_AWAY, "server shutting down"
+    finally:
+        if polling:
+            relay.budget.polling -= 1
+
+
+async def _other(raw: str, relay: _Relay) -> None:
+    try:
+        message = json.loads(raw)
+        kind = message["type"]
+        data = message.get("data")
+    except (ValueError, TypeError, KeyError):
+        logger.warning("ignoring a malformed broker message")
+        return
+    if kind == "notification":
+        if isinstance(data, dict) and isinstance(data.get("id"), int):
+            await relay.live(data["id"], raw)
+        else:
+            logger.warning("ignoring a notification without an id")
+    elif kind == "read":
+        await relay.send_live(raw)
+    elif kind == "session_revoked" and _revokes(data, relay.auth):
+        raise _Closed(CLOSE_UNAUTHORIZED, "session revoked")
