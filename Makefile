@@ -6,10 +6,11 @@ UV := $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))
 endif
 PYTEST_ARGS ?=
 
-.PHONY: help install run migrate test test-postgres test-embedded services lint typecheck format bench clean
+.PHONY: help install run demo migrate test test-postgres test-embedded services lint typecheck format bench clean
 
 help:
 	@echo "make run            serve the embedded default on http://127.0.0.1:8000"
+	@echo "make demo           fill the embedded database with a demo company (prints its login)"
 	@echo "make test           the whole suite on PostgreSQL + Redis, then on the embedded lane"
 	@echo "make test-postgres  one lane;  make test-embedded  the other"
 	@echo "make lint | typecheck | format"
@@ -25,6 +26,10 @@ install: .venv/.synced
 
 run: install
 	$(UV) run --frozen --no-sync qoach serve --host 127.0.0.1 --port 8000
+
+demo: install
+	$(UV) run --frozen --no-sync qoach migrate
+	$(UV) run --frozen --no-sync qoach demo-data --small
 
 migrate: install
 	$(UV) run --frozen --no-sync qoach migrate
