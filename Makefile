@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null)
 ifeq ($(UV),)
-UV := $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/uv
+# no uv on PATH: install it into a private venv (works with an "externally managed" Python too)
+UV := .tools/bin/uv
 endif
 PYTEST_ARGS ?=
 
@@ -15,8 +16,9 @@ help:
 	@echo "make test-postgres  one lane;  make test-embedded  the other"
 	@echo "make lint | typecheck | format"
 
-$(UV):
-	python3 -m pip install --quiet --disable-pip-version-check uv
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
 
 .venv/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --all-groups
@@ -59,4 +61,4 @@ typecheck: install
 	$(UV) run --frozen --no-sync mypy src
 
 clean:
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache qoach.db qoach.db-wal qoach.db-shm
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache qoach.db qoach.db-wal qoach.db-shm
