@@ -104,22 +104,6 @@ async def insert_attempt_answers(session: AsyncSession, rows: list[dict[str, Any
         await session.execute(_INSERT_ATTEMPT_ANSWERS, rows)
 
 
-async def get_attempt_with_role(
-    session: AsyncSession, attempt_id: int, user_id: int
-) -> tuple[Attempt, str | None] | None:
-    """The attempt and the caller's role in its company, in one query."""
-    stmt = (
-        select(Attempt, Membership.role)
-        .outerjoin(
-            Membership,
-            and_(Membership.company_id == Attempt.company_id, Membership.user_id == user_id),
-        )
-        .where(Attempt.id == attempt_id)
-    )
-    row = (await session.execute(stmt)).first()
-    return None if row is None else (row[0], row[1])
-
-
 async def get_attempt(session: AsyncSession, attempt_id: int) -> Attempt | None:
     return await session.get(Attempt, attempt_id)
 

@@ -26,6 +26,7 @@ from qoach.attempts.scoring import (
     score_submission,
 )
 from qoach.companies.permissions import Action, can
+from qoach.companies.repository import get_with_caller_role
 from qoach.dates import DateRange
 from qoach.db.types import utcnow
 from qoach.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error
@@ -192,7 +193,7 @@ async def submit_attempt(
 
 async def get_attempt(session: AsyncSession, attempt_id: int, user: User) -> AttemptRead:
     """Its user, or staff of its company; anyone else gets 404."""
-    found = await repository.get_attempt_with_role(session, attempt_id, user.id)
+    found = await get_with_caller_role(session, Attempt, attempt_id, user.id)
     if found is None:
         raise attempt_not_found()
     attempt, role = found

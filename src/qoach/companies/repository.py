@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TypeVar, TypeVarTuple
 
-from sqlalchemy import Row, Select, case, delete, func, or_, select, update
+from sqlalchemy import Row, Select, and_, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qoach.db.types import utcnow
 from qoach.models import (
+    Attempt,
     Company,
     CompanyRole,
     Invitation,
     JoinRequest,
     Membership,
+    Quiz,
     RequestStatus,
     User,
 )
@@ -239,3 +241,23 @@ async def close_pending(
         .values(status=to_status.value, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+CompanyObjectT = TypeVar("CompanyObjectT", Quiz, Attempt)
+
+
+async def get_with_caller_role(
+    session: AsyncSession, model: type[CompanyObjectT], object_id: int, user_id: int
+) -> tuple[CompanyObjectT, str | None] | None:
+    """A company-owned row and the caller's role in its company (None: not a member), in
+    one query; None when the row does not exist."""
+    stmt = (
+        select(model, Membership.role)
+        .outerjoin(
+            Membership,
+            and_(Membership.company_id == model.company_id, Membership.user_id == user_id),
+        )
+        .where(model.id == object_id)
+    )
+    row = (await session.execute(stmt)).first()
+    return None if row is None else (row[0], row[1])

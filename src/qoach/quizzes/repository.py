@@ -16,24 +16,6 @@ from qoach.pagination import escape_like
 from qoach.quizzes.schemas import QuestionCreate
 
 
-async def get_quiz_with_role(
-    session: AsyncSession, quiz_id: int, user_id: int
-) -> tuple[Quiz, str | None] | None:
-    """The quiz and the caller's role in its company (None if not a member), in one query."""
-    stmt = (
-        select(Quiz, Membership.role)
-        .outerjoin(
-            Membership,
-            and_(Membership.company_id == Quiz.company_id, Membership.user_id == user_id),
-        )
-        .where(Quiz.id == quiz_id)
-    )
-    row = (await session.execute(stmt)).first()
-    if row is None:
-        return None
-    return row[0], row[1]
-
-
 @dataclass(frozen=True, slots=True)
 class PublicQuizRow:
     fields: dict[str, Any]  # the quiz's own columns, as the public view shows them

@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from qoach.broker import Broker
 from qoach.companies.permissions import Action, CompanyAccess, can, ensure
+from qoach.companies.repository import get_with_caller_role
 from qoach.db.types import utcnow
 from qoach.errors import Forbidden, NotFound
 from qoach.models import NotificationKind, Quiz, QuizVersion, User
@@ -45,7 +46,7 @@ async def quiz_for_user(
     404 as for a quiz that does not exist (a visible company does not make its
     quizzes visible). Members whose role does not allow `action` get 403.
     """
-    found = await repository.get_quiz_with_role(session, quiz_id, user.id)
+    found = await get_with_caller_role(session, Quiz, quiz_id, user.id)
     quiz, role = found if found is not None else (None, None)
     if quiz is None or role is None:
         raise quiz_not_found()
