@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +28,16 @@ async def _membership_count(db: AsyncSession, company_id: int, user_id: int) -> 
     return await count(
         db, Membership, Membership.company_id == company_id, Membership.user_id == user_id
     )
+
+
+def _assert_one_outcome(accept: Response, cancel: Response, members: int, status: str) -> None:
+    """Accept racing cancel: either joined (cancel 409) or canceled (accept 409), never both."""
+    if accept.status_code == 200:
+        assert cancel.status_code == 409
+        assert (members, status) == (1, "accepted")
+    else:
+        assert (accept.status_code, cancel.status_code) == (409, 204)
+        assert (members, status) == (0, "canceled")
 
 
 async def test_two_accepts_of_one_invitation(
@@ -70,12 +80,7 @@ async def test_accept_racing_cancel_of_an_invitation(
         )
         members = await _membership_count(db, world.company.id, invitee.id)
         status = await scalar(db, select(Invitation.status).where(Invitation.id == invitation.id))
-        if accept.status_code == 200:
-            assert cancel.status_code == 409
-            assert (members, status) == (1, "accepted")
-        else:
-            assert (accept.status_code, cancel.status_code) == (409, 204)
-            assert (members, status) == (0, "canceled")
+        _assert_one_outcome(accept, cancel, members, status)
 
 
 async def test_two_staff_accept_one_request(
@@ -111,12 +116,7 @@ async def test_accept_racing_cancel_of_a_request(
         )
         members = await _membership_count(db, world.company.id, requester.id)
         status = await scalar(db, select(JoinRequest.status).where(JoinRequest.id == request.id))
-        if accept.status_code == 200:
-            assert cancel.status_code == 409
-            assert (members, status) == (1, "accepted")
-        else:
-            assert (accept.status_code, cancel.status_code) == (409, 204)
-            assert (members, status) == (0, "canceled")
+        _assert_one_outcome(accept, cancel, members, status)
 
 
 async def test_invitation_accept_racing_request_accept(
