@@ -73,17 +73,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         read_engine.execution_options(sqlite_begin="DEFERRED")
     )
     app.state.broker = create_broker(settings)
-    startup_hooks = list(app.state.startup_hooks)
     try:
-        for hook in startup_hooks:
-            await hook(app)
         yield
     finally:
-        for hook in reversed(app.state.shutdown_hooks):
-            try:
-                await hook(app)
-            except Exception:
-                logger.exception("shutdown hook failed")
         await app.state.broker.close()
         if read_engine is not engine:
             await read_engine.dispose()
@@ -203,8 +195,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.startup_hooks = []
-    app.state.shutdown_hooks = []
     install_error_handlers(app)
 
     from qoach.routes import include_routers

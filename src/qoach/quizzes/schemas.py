@@ -165,20 +165,6 @@ class QuizPublicRead(_QuizBase):
 
     questions: list[QuestionPublicRead]
 
-    @classmethod
-    def build(cls, quiz: Quiz, version: QuizVersion) -> QuizPublicRead:
-        return cls(
-            **_quiz_fields(quiz),
-            questions=[
-                QuestionPublicRead(
-                    id=question.id,
-                    text=question.text,
-                    answers=[AnswerPublicRead(id=a.id, text=a.text) for a in question.answers],
-                )
-                for question in version.questions
-            ],
-        )
-
 
 class QuizPublicHead(_QuizBase):
     """The quiz's own fields of the public view (its questions are cached apart)."""
