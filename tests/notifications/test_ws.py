@@ -396,3 +396,30 @@ async def test_a_logout_during_a_broker_outage_still_closes_the_socket(
         )
         await db.commit()
         assert await sock.closed_with(within=3) == 4401
+
+
+@pytest.mark.parametrize("with_since", [False, True])
+async def test_late_live_copies_of_what_the_client_already_has_are_not_sent(
+    live_server: LiveServer,
+    client: AsyncClient,
+    factory: Factory,
+    db: AsyncSession,
+    app: FastAPI,
+    with_since: bool,
+) -> None:
+    """Created before the socket, published after it subscribed: not part of its stream
+    (without `since` it starts after the newest notification; with `since` the client
+    has everything up to that id)."""
+    alice = await factory.user()
+    token = await _token(factory, alice)
+    (old,) = await make_notifications(db, app, alice, publish=False)
+    url = (
+        ws_url(live_server.ws_url, token, since=old.id)
+        if with_since
+        else ws_url(live_server.ws_url, token)
+    )
+    async with open_socket(url) as sock:
+        await run_after_commit(db)  # the old notification's live copy arrives now
+        (new,) = await make_notifications(db, app, alice)
+        assert (await sock.next())["data"]["id"] == new.id
+        await sock.nothing()

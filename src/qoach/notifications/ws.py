@@ -32,8 +32,10 @@ Order without gaps or duplicates: check the token's signature (our own tokens na
 their user without the database), subscribe to the user's topic (the broker
 buffers from here on), then in one short session check the login (not revoked,
 user still there) and read the replay, complete the handshake, send the replay and
-forward live messages, skipping the ids just replayed. A revocation published
-after the subscription is in the buffer; one committed before it fails the check.
+forward live messages, skipping the ids just replayed and any at or below `since`
+(without `since`: at or below the user's newest notification when the socket
+opened). A revocation published after the subscription is in the buffer; one
+committed before it fails the check.
 (Auth0 tokens: the user comes from the database first, then subscribe, then a
 second short session re-checks the user and reads the replay.) No database
 session is held for the socket's lifetime.
@@ -242,7 +244,10 @@ async def serve(websocket: WebSocket) -> None:
         auth, subscription, replay = await _open(websocket, settings, broker, token, since)
         await websocket.accept(subprotocol=subprotocol)
         accepted = True
-        code, reason = await _stream(websocket, subscription, auth, replay)
+        # live copies of what the client already has (≤ `since`) or of what existed
+        # before it opened without `since` are not part of its stream
+        floor = since if since is not None else replay[1]
+        code, reason = await _stream(websocket, subscription, auth, replay, floor)
     except _Closed as closed:
         code, reason = closed.code, closed.reason
     except (WebSocketDisconnect, OSError, TimeoutError):  # gone, or not reading the replay
@@ -260,7 +265,7 @@ async def serve(websocket: WebSocket) -> None:
 
 
 async def _stream(
-    websocket: WebSocket, subscription: Subscription, auth: AuthContext, replay: Replay
+    websocket: WebSocket, subscription: Subscription, auth: AuthContext, replay: Replay, floor: int
 ) -> tuple[int, str]:
     lock = asyncio.Lock()
 
@@ -280,7 +285,9 @@ async def _stream(
         await send(message)
     if len(messages) >= repository.REPLAY_LIMIT:
         await send(envelope("replay_truncated", {"last_id": messages[-1][0]}))
-    relay = _Relay(websocket.app.state, auth, send, send_live, cursor, [i for i, _ in messages])
+    relay = _Relay(
+        websocket.app.state, auth, send, send_live, cursor, [i for i, _ in messages], floor
+    )
     tasks = [
         asyncio.create_task(_read_client(websocket), name="ws-reader"),
         asyncio.create_task(_heartbeat(send, _heartbeat_seconds(websocket)), name="ws-ping"),
@@ -367,6 +374,7 @@ class _Relay:
         send_live: Send,
         cursor: int,
         replayed: list[int],
+        floor: int,
     ) -> None:
         self.maker: async_sessionmaker[AsyncSession] = state.sessionmaker
         self.budget = _poll_budget(state)
@@ -374,6 +382,7 @@ class _Relay:
         self.send = send
         self.send_live = send_live
         self.cursor = cursor
+        self.floor = floor  # live ids at or below it are not this socket's to send
         self.sent: dict[int, None] = dict.fromkeys(replayed)
 
     def _remember(self, notification_id: int) -> None:
@@ -385,7 +394,7 @@ class _Relay:
             self.cursor = notification_id
 
     async def live(self, notification_id: int, raw: str) -> None:
-        if notification_id in self.sent:
+        if notification_id <= self.floor or notification_id in self.sent:
             return
         await self.send_live(raw)
         self._remember(notification_id)
