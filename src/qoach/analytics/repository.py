@@ -1,37 +1,66 @@
-"""Aggregate SQL for analytics: grouped sums over attempts, never attempt rows.
+"""Aggregate SQL for analytics: grouped sums, never attempt rows.
 
 Every query returns integer sums (Σ correct_count, Σ question_count, counts);
 the service divides, so averages are exact and identical on both databases.
+
+Company-wide figures (totals, member and quiz breakdowns, leaderboard, last
+attempts, company and quiz timelines) and item analysis read the rollup tables
+(`qoach.models.stats`) for the whole periods of the range and the attempts
+themselves only for the days at its edges (`qoach.analytics.periods`); the two
+parts are added in one query. Figures about one user read that user's attempts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeAlias
 
 from sqlalchemy import (
     Date,
     Float,
+    FromClause,
     Row,
     Select,
     Subquery,
+    Table,
     and_,
     case,
     cast,
+    false,
     func,
+    literal,
     literal_column,
+    null,
+    or_,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from qoach.analytics import periods
 from qoach.analytics.schemas import Bucket
 from qoach.dates import DateRange
-from qoach.models import Answer, Attempt, AttemptAnswer, Membership, Question, Quiz, QuizVersion
+from qoach.db.types import UTCDateTime
+from qoach.models import (
+    Answer,
+    Attempt,
+    AttemptAnswer,
+    Membership,
+    Question,
+    Quiz,
+    QuizVersion,
+    StatsCompany,
+    StatsItem,
+    StatsMember,
+    StatsQuiz,
+    StatsScore,
+)
 from qoach.models import User as UserModel
+from qoach.models.stats import Grain
 from qoach.pagination import PageParams
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -115,6 +144,115 @@ def _grouped(key: Any, filters: Sequence[ColumnElement[bool]]) -> Subquery:
     )
 
 
+def _spans_clause(table: FromClause, spans: Sequence[periods.Span]) -> ColumnElement[bool]:
+    clauses = []
+    for span in spans:
+        parts = [table.c.grain == span.grain.value]
+        if span.first is not None:
+            parts.append(table.c.period_start >= span.first)
+        if span.stop is not None:
+            parts.append(table.c.period_start < span.stop)
+        clauses.append(and_(*parts))
+    return or_(*clauses)
+
+
+def _raw_clause(raw: Sequence[tuple[datetime | None, datetime | None]]) -> ColumnElement[bool]:
+    return or_(*(and_(*attempt_filters(DateRange(start=a, end=b))) for a, b in raw))
+
+
+@dataclass(frozen=True, slots=True)
+class _Rollup:
+    """Where one kind of sums lives: a rollup table and the matching attempt columns."""
+
+    model: Any  # a stats model class
+    finest: Grain
+    key: str | None  # the grouping column, the same name in the table and `attempts`
+
+    @property
+    def table(self) -> Table:
+        table: Table = self.model.__table__
+        return table
+
+
+COMPANY = _Rollup(StatsCompany, Grain.day, None)
+MEMBERS = _Rollup(StatsMember, Grain.month, "user_id")
+QUIZZES = _Rollup(StatsQuiz, Grain.month, "quiz_id")
+
+
+def _scope(table: FromClause, scope: dict[str, int]) -> list[ColumnElement[bool]]:
+    return [table.c[name] == value for name, value in scope.items()]
+
+
+def _rollup_parts(
+    rollup: _Rollup,
+    dates: DateRange,
+    scope: dict[str, int],
+    *,
+    coarsest: Grain = Grain.year,
+    dialect: str,
+    period: bool = False,
+) -> Subquery:
+    """Rows (key?, period?, correct, questions, attempts, last_at) whose sums are the range's.
+
+    Rollup rows for the whole periods, attempt rows for the edges; `period` adds
+    each row's day or period start (for timelines).
+    """
+    plan = periods.plan(dates.start, dates.end, rollup.finest, coarsest)
+    table = rollup.table
+    attempts = Attempt.__table__
+    parts: list[Select[Any]] = []
+    if plan.spans:
+        columns: list[Any] = [] if rollup.key is None else [table.c[rollup.key].label("key")]
+        if period:
+            columns.append(table.c.period_start.label("period"))
+        last_at = table.c.last_at if "last_at" in table.c else type_coerce(null(), UTCDateTime)
+        columns += [
+            table.c.correct,
+            table.c.questions,
+            table.c.attempts,
+            last_at.label("last_at"),
+        ]
+        parts.append(
+            select(*columns).where(*_scope(table, scope), _spans_clause(table, plan.spans))
+        )
+    if plan.raw or not parts:
+        columns = [] if rollup.key is None else [attempts.c[rollup.key].label("key")]
+        if period:
+            columns.append(bucket_start(Attempt.completed_at, Bucket.day, dialect).label("period"))
+        columns += [
+            Attempt.correct_count.label("correct"),
+            Attempt.question_count.label("questions"),
+            literal(1).label("attempts"),
+            Attempt.completed_at.label("last_at"),
+        ]
+        where = _raw_clause(plan.raw) if plan.raw else false()
+        parts.append(select(*columns).where(*_scope(attempts, scope), where))
+    return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("rows")
+
+
+def dialect_of(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def rollup_grouped(
+    rollup: _Rollup, dates: DateRange, scope: dict[str, int], dialect: str
+) -> Subquery:
+    """Sums per key over the range, shaped like `_grouped` (key, correct, questions, …)."""
+    rows = _rollup_parts(rollup, dates, scope, dialect=dialect)
+    return (
+        select(
+            rows.c.key.label("key"),
+            func.sum(rows.c.correct).label("correct"),
+            func.sum(rows.c.questions).label("questions"),
+            func.sum(rows.c.attempts).label("attempts"),
+            func.max(rows.c.last_at).label("last_at"),
+        )
+        .group_by(rows.c.key)
+        .having(func.sum(rows.c.attempts) > 0)
+        .subquery("stats")
+    )
+
+
 def sums_of(row: AnyRow | None) -> Sums:
     """Sums from a row with correct / questions / attempts (/ last_at); zeros for NULLs."""
     if row is None:
@@ -129,8 +267,19 @@ def sums_of(row: AnyRow | None) -> Sums:
 
 
 async def totals(session: AsyncSession, filters: Sequence[ColumnElement[bool]]) -> Sums:
+    """Sums of the attempts matching `filters` (read from `attempts`)."""
     row = (await session.execute(select(*_sums_columns()).where(*filters))).one()
     return sums_of(row)
+
+
+async def company_totals(session: AsyncSession, company_id: int, dates: DateRange) -> Sums:
+    rows = _rollup_parts(COMPANY, dates, {"company_id": company_id}, dialect=dialect_of(session))
+    stmt = select(
+        func.sum(rows.c.correct).label("correct"),
+        func.sum(rows.c.questions).label("questions"),
+        func.sum(rows.c.attempts).label("attempts"),
+    )
+    return sums_of((await session.execute(stmt)).one())
 
 
 async def per_quiz_attempted(
@@ -154,11 +303,20 @@ async def per_quiz_attempted(
     return (await session.execute(stmt)).all()
 
 
+def member_quiz_stats(company_id: int, user_id: int, dates: DateRange) -> Subquery:
+    """One member's sums per quiz of the company (from their attempts)."""
+    return _grouped(Attempt.quiz_id, attempt_filters(dates, company_id=company_id, user_id=user_id))
+
+
+def company_quiz_stats(session: AsyncSession, company_id: int, dates: DateRange) -> Subquery:
+    """Sums per quiz of the company over everyone's attempts (from the rollups)."""
+    return rollup_grouped(QUIZZES, dates, {"company_id": company_id}, dialect_of(session))
+
+
 async def per_company_quiz(
-    session: AsyncSession, company_id: int, filters: Sequence[ColumnElement[bool]]
+    session: AsyncSession, company_id: int, stats: Subquery
 ) -> Sequence[AnyRow]:
-    """Every quiz of the company, outer-joined to its sums (NULL sums without attempts)."""
-    stats = _grouped(Attempt.quiz_id, filters)
+    """Every quiz of the company, outer-joined to `stats` (NULL sums without attempts)."""
     stmt = (
         select(
             Quiz.id.label("quiz_id"),
@@ -175,11 +333,13 @@ async def per_company_quiz(
     return (await session.execute(stmt)).all()
 
 
-async def per_member(
-    session: AsyncSession, company_id: int, filters: Sequence[ColumnElement[bool]]
-) -> Sequence[AnyRow]:
+def _member_stats(session: AsyncSession, company_id: int, dates: DateRange) -> Subquery:
+    return rollup_grouped(MEMBERS, dates, {"company_id": company_id}, dialect_of(session))
+
+
+async def per_member(session: AsyncSession, company_id: int, dates: DateRange) -> Sequence[AnyRow]:
     """Every current member, outer-joined to their sums in the company."""
-    stats = _grouped(Attempt.user_id, filters)
+    stats = _member_stats(session, company_id, dates)
     stmt = (
         select(
             Membership.user_id,
@@ -195,25 +355,70 @@ async def per_member(
     return (await session.execute(stmt)).all()
 
 
+def _bucket_of(day: date, bucket: Bucket) -> date:
+    if bucket is Bucket.week:
+        return day - timedelta(days=day.weekday())
+    if bucket is Bucket.month:
+        return day.replace(day=1)
+    return day
+
+
 async def timeline(
     session: AsyncSession,
-    filters: Sequence[ColumnElement[bool]],
+    dates: DateRange,
     bucket: Bucket,
-) -> Sequence[AnyRow]:
-    """(bucket_start, correct, questions, attempts) per non-empty bucket, ascending."""
-    start = bucket_start(Attempt.completed_at, bucket, session.get_bind().dialect.name)
-    stmt = (
-        select(
-            start.label("bucket_start"),
-            func.sum(Attempt.correct_count).label("correct"),
-            func.sum(Attempt.question_count).label("questions"),
-            func.count(Attempt.id).label("attempts"),
+    *,
+    user_id: int | None = None,
+    company_id: int | None = None,
+    quiz_id: int | None = None,
+) -> list[tuple[date, Sums]]:
+    """(bucket_start, sums) per non-empty bucket, ascending.
+
+    A company's timeline reads the company rollup (days, or months for monthly
+    buckets); a quiz's monthly timeline reads the quiz rollup; anything about
+    one user, and a quiz by day or week, reads the attempts.
+    """
+    dialect = dialect_of(session)
+    coarsest = Grain.month if bucket is Bucket.month else Grain.day
+    rows: Subquery | None = None
+    if user_id is None and quiz_id is None and company_id is not None:
+        rows = _rollup_parts(
+            COMPANY,
+            dates,
+            {"company_id": company_id},
+            dialect=dialect,
+            coarsest=coarsest,
+            period=True,
         )
-        .where(*filters)
-        .group_by(start)
-        .order_by(start)
-    )
-    return (await session.execute(stmt)).all()
+    elif user_id is None and quiz_id is not None and bucket is Bucket.month:
+        scope = {"quiz_id": quiz_id} | ({} if company_id is None else {"company_id": company_id})
+        rows = _rollup_parts(QUIZZES, dates, scope, dialect=dialect, coarsest=coarsest, period=True)
+    if rows is None:
+        filters = attempt_filters(dates, user_id=user_id, company_id=company_id, quiz_id=quiz_id)
+        start = bucket_start(Attempt.completed_at, bucket, dialect)
+        stmt = (
+            select(
+                start.label("period"),
+                func.sum(Attempt.correct_count).label("correct"),
+                func.sum(Attempt.question_count).label("questions"),
+                func.count(Attempt.id).label("attempts"),
+            )
+            .where(*filters)
+            .group_by(start)
+        )
+    else:
+        stmt = select(
+            rows.c.period,
+            func.sum(rows.c.correct).label("correct"),
+            func.sum(rows.c.questions).label("questions"),
+            func.sum(rows.c.attempts).label("attempts"),
+        ).group_by(rows.c.period)
+    buckets: dict[date, Sums] = {}
+    for row in (await session.execute(stmt)).all():
+        day = row.period if isinstance(row.period, date) else date.fromisoformat(row.period)
+        key = _bucket_of(day, bucket)
+        buckets[key] = buckets.get(key, Sums()) + sums_of(row)
+    return sorted((key, sums) for key, sums in buckets.items() if sums.attempts)
 
 
 async def is_member(session: AsyncSession, company_id: int, user_id: int) -> bool:
@@ -226,19 +431,22 @@ async def is_member(session: AsyncSession, company_id: int, user_id: int) -> boo
 async def _page(
     session: AsyncSession, stmt: Select[Any], page: PageParams
 ) -> tuple[Sequence[AnyRow], int]:
+    """A page of `stmt` and the total, in one query (a second one only past the end)."""
+    counted = stmt.add_columns(func.count().over().label("page_total"))
+    rows = (await session.execute(counted.limit(page.limit).offset(page.offset))).all()
+    if rows:
+        return rows, int(rows[0].page_total)
+    if page.offset == 0:
+        return rows, 0
     total = (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
-    rows = (await session.execute(stmt.limit(page.limit).offset(page.offset))).all()
     return rows, int(total)
 
 
 async def last_attempts(
-    session: AsyncSession,
-    company_id: int,
-    filters: Sequence[ColumnElement[bool]],
-    page: PageParams,
+    session: AsyncSession, company_id: int, dates: DateRange, page: PageParams
 ) -> tuple[Sequence[AnyRow], int]:
     """Members with their latest attempt time (NULL if none), latest first, NULLs last."""
-    stats = _grouped(Attempt.user_id, filters)
+    stats = _member_stats(session, company_id, dates)
     stmt = (
         select(
             Membership.user_id,
@@ -254,13 +462,10 @@ async def last_attempts(
 
 
 async def leaderboard(
-    session: AsyncSession,
-    company_id: int,
-    filters: Sequence[ColumnElement[bool]],
-    page: PageParams,
+    session: AsyncSession, company_id: int, dates: DateRange, page: PageParams
 ) -> tuple[Sequence[AnyRow], int]:
     """Current members with attempts, by average desc, attempts desc, user id asc."""
-    stats = _grouped(Attempt.user_id, filters)
+    stats = _member_stats(session, company_id, dates)
     average = cast(stats.c.correct, Float) / stats.c.questions
     stmt = (
         select(
@@ -291,45 +496,86 @@ async def quiz_current_version(session: AsyncSession, quiz_id: int) -> AnyRow | 
     return (await session.execute(stmt)).first()
 
 
-def _version_filters(version_id: int, dates: DateRange) -> list[ColumnElement[bool]]:
-    return [Attempt.quiz_version_id == version_id, *attempt_filters(dates)]
+def _version_plan(dates: DateRange) -> periods.Plan:
+    return periods.plan(dates.start, dates.end, Grain.month)
+
+
+def _raw_version_filters(version_id: int, plan: periods.Plan) -> list[ColumnElement[bool]]:
+    return [Attempt.quiz_version_id == version_id, _raw_clause(plan.raw)]
 
 
 async def score_distribution(
     session: AsyncSession, version_id: int, dates: DateRange
 ) -> dict[int, int]:
     """correct_count → number of attempts (at most question_count + 1 rows)."""
-    stmt = (
-        select(Attempt.correct_count, func.count(Attempt.id))
-        .where(*_version_filters(version_id, dates))
-        .group_by(Attempt.correct_count)
-    )
-    return {int(c): int(n) for c, n in (await session.execute(stmt)).all()}
+    plan = _version_plan(dates)
+    table = StatsScore.__table__
+    parts: list[Select[Any]] = []
+    if plan.spans:
+        parts.append(
+            select(table.c.correct_count, table.c.attempts).where(
+                table.c.quiz_version_id == version_id, _spans_clause(table, plan.spans)
+            )
+        )
+    if plan.raw:
+        parts.append(
+            select(Attempt.correct_count, literal(1).label("attempts")).where(  # type: ignore[arg-type]
+                *_raw_version_filters(version_id, plan)
+            )
+        )
+    if not parts:
+        return {}
+    rows = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("rows")
+    stmt = select(rows.c.correct_count, func.sum(rows.c.attempts)).group_by(rows.c.correct_count)
+    return {int(c): int(n) for c, n in (await session.execute(stmt)).all() if n}
 
 
 async def question_sums(
     session: AsyncSession, version_id: int, dates: DateRange
 ) -> Sequence[AnyRow]:
     """Per question: Σx, Σ(x·total) and, per answer position p, Σ((mask >> p) & 1)."""
-    correct = case((AttemptAnswer.is_correct, 1), else_=0)
-    correct_times_total = case((AttemptAnswer.is_correct, Attempt.correct_count), else_=0)
-    chosen = [
-        func.sum(AttemptAnswer.selected_mask.bitwise_rshift(p).bitwise_and(1)).label(f"chosen_{p}")
-        for p in range(MAX_ANSWERS)
-    ]
-    stmt = (
-        select(
-            AttemptAnswer.question_id,
-            func.sum(correct).label("correct"),
-            func.sum(correct_times_total).label("correct_times_total"),
-            *chosen,
+    plan = _version_plan(dates)
+    table = StatsItem.__table__
+    parts: list[Select[Any]] = []
+    if plan.spans:
+        parts.append(
+            select(
+                table.c.question_id,
+                table.c.correct,
+                table.c.correct_times_total,
+                *(table.c[f"chosen_{p}"] for p in range(MAX_ANSWERS)),
+            ).where(table.c.quiz_version_id == version_id, _spans_clause(table, plan.spans))
         )
-        .join(Attempt, Attempt.id == AttemptAnswer.attempt_id)
-        .where(*_version_filters(version_id, dates))
-        .group_by(AttemptAnswer.question_id)
-    )
-    rows: Sequence[AnyRow] = (await session.execute(stmt)).all()
-    return rows
+    if plan.raw:
+        correct = case((AttemptAnswer.is_correct, 1), else_=0)
+        parts.append(
+            select(
+                AttemptAnswer.question_id,
+                correct.label("correct"),
+                case((AttemptAnswer.is_correct, Attempt.correct_count), else_=0).label(
+                    "correct_times_total"
+                ),
+                *(
+                    AttemptAnswer.selected_mask.bitwise_rshift(p)
+                    .bitwise_and(1)
+                    .label(f"chosen_{p}")
+                    for p in range(MAX_ANSWERS)
+                ),
+            )
+            .join(Attempt, Attempt.id == AttemptAnswer.attempt_id)
+            .where(*_raw_version_filters(version_id, plan))
+        )
+    if not parts:
+        return []
+    rows = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("rows")
+    stmt = select(
+        rows.c.question_id,
+        func.sum(rows.c.correct).label("correct"),
+        func.sum(rows.c.correct_times_total).label("correct_times_total"),
+        *(func.sum(rows.c[f"chosen_{p}"]).label(f"chosen_{p}") for p in range(MAX_ANSWERS)),
+    ).group_by(rows.c.question_id)
+    result: Sequence[AnyRow] = (await session.execute(stmt)).all()
+    return result
 
 
 async def version_questions(session: AsyncSession, version_id: int) -> Sequence[AnyRow]:

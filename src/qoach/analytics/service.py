@@ -1,7 +1,9 @@
 """Analytics rules: who may see what, and the numbers API.md defines.
 
-Nothing is cached: every response is computed from the database, so an attempt
-is counted by the very next request. All reads go through the read session.
+Nothing is cached: every response is computed from the database (rollup tables
+kept exact by triggers in the submitting transaction, plus the attempts at the
+edges of a range), so an attempt is counted by the very next request. All reads
+go through the read session.
 """
 
 from __future__ import annotations
@@ -81,25 +83,21 @@ async def timeline(
     company_id: int | None = None,
     quiz_id: int | None = None,
 ) -> list[TimelinePoint]:
-    filters = attempt_filters(dates, user_id=user_id, company_id=company_id, quiz_id=quiz_id)
-    points = []
-    for row in await repo.timeline(session, filters, bucket):
-        sums = sums_of(row)
-        points.append(
-            TimelinePoint(
-                bucket_start=row.bucket_start,
-                average_score=sums.correct / sums.questions,
-                attempts=sums.attempts,
-            )
+    rows = await repo.timeline(
+        session, dates, bucket, user_id=user_id, company_id=company_id, quiz_id=quiz_id
+    )
+    return [
+        TimelinePoint(
+            bucket_start=start, average_score=sums.correct / sums.questions, attempts=sums.attempts
         )
-    return points
+        for start, sums in rows
+    ]
 
 
 async def company_analytics(
     session: AsyncSession, company_id: int, dates: DateRange
 ) -> CompanyAnalytics:
-    filters = attempt_filters(dates, company_id=company_id)
-    total = await repo.totals(session, filters)
+    total = await repo.company_totals(session, company_id, dates)
     members = [
         MemberStats(
             user_id=row.user_id,
@@ -107,7 +105,7 @@ async def company_analytics(
             attempts=sums.attempts,
             last_attempt_at=sums.last_at,
         )
-        for row in await repo.per_member(session, company_id, filters)
+        for row in await repo.per_member(session, company_id, dates)
         for sums in [sums_of(row)]
     ]
     quizzes = [
@@ -118,7 +116,9 @@ async def company_analytics(
             attempts=sums.attempts,
             last_attempt_at=sums.last_at,
         )
-        for row in await repo.per_company_quiz(session, company_id, filters)
+        for row in await repo.per_company_quiz(
+            session, company_id, repo.company_quiz_stats(session, company_id, dates)
+        )
         for sums in [sums_of(row)]
     ]
     return CompanyAnalytics(
@@ -131,10 +131,10 @@ async def member_analytics(
 ) -> MemberAnalytics:
     if not await repo.is_member(session, company_id, user_id):
         raise NotFound("This user is not a member of the company", code="member_not_found")
-    filters = attempt_filters(dates, company_id=company_id, user_id=user_id)
     quizzes = []
     total = Sums()
-    for row in await repo.per_company_quiz(session, company_id, filters):
+    stats = repo.member_quiz_stats(company_id, user_id, dates)
+    for row in await repo.per_company_quiz(session, company_id, stats):
         sums = sums_of(row)
         total += sums
         quizzes.append(
@@ -154,9 +154,7 @@ async def member_analytics(
 async def last_attempts(
     session: AsyncSession, company_id: int, dates: DateRange, page: PageParams
 ) -> Page[LastAttempt]:
-    rows, total = await repo.last_attempts(
-        session, company_id, attempt_filters(dates, company_id=company_id), page
-    )
+    rows, total = await repo.last_attempts(session, company_id, dates, page)
     items = [
         LastAttempt(user_id=row.user_id, user_email=row.user_email, last_attempt_at=row.last_at)
         for row in rows
@@ -167,9 +165,7 @@ async def last_attempts(
 async def leaderboard(
     session: AsyncSession, company_id: int, dates: DateRange, page: PageParams
 ) -> Page[LeaderboardEntry]:
-    rows, total = await repo.leaderboard(
-        session, company_id, attempt_filters(dates, company_id=company_id), page
-    )
+    rows, total = await repo.leaderboard(session, company_id, dates, page)
     items = [
         LeaderboardEntry(
             rank=page.offset + index + 1,

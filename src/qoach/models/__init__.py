@@ -12,6 +12,7 @@ from qoach.models.company import (
 )
 from qoach.models.notification import JobRun, Notification, NotificationKind
 from qoach.models.quiz import Answer, Question, Quiz, QuizVersion
+from qoach.models.stats import StatsCompany, StatsItem, StatsMember, StatsQuiz, StatsScore
 from qoach.models.user import AuthSession, User
 
 __all__ = [
@@ -32,5 +33,10 @@ __all__ = [
     "Quiz",
     "QuizVersion",
     "RequestStatus",
+    "StatsCompany",
+    "StatsItem",
+    "StatsMember",
+    "StatsQuiz",
+    "StatsScore",
     "User",
 ]
