@@ -38,7 +38,9 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from qoach.analytics import periods
@@ -225,9 +227,16 @@ def _rollup_parts(
             literal(1).label("attempts"),
             Attempt.completed_at.label("last_at"),
         ]
-        where = _raw_clause(plan.raw) if plan.raw else false()
-        parts.append(select(*columns).where(*_scope(attempts, scope), where))
+        # one branch per slice: each is a range scan of the (covering) index, where an
+        # OR of ranges would be a bitmap scan reading the table
+        for where in [and_(*attempt_filters(DateRange(a, b))) for a, b in plan.raw] or [false()]:
+            parts.append(select(*columns).where(*_scope(attempts, scope), where))
     return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("rows")
+
+
+async def _core(session: AsyncSession, stmt: Executable) -> CursorResult[Any]:
+    """Run a Core statement on the session's connection (plain rows, no ORM loading)."""
+    return await (await session.connection()).execute(stmt)
 
 
 def dialect_of(session: AsyncSession) -> str:
@@ -257,18 +266,17 @@ def sums_of(row: AnyRow | None) -> Sums:
     """Sums from a row with correct / questions / attempts (/ last_at); zeros for NULLs."""
     if row is None:
         return Sums()
-    mapping = row._mapping
     return Sums(
-        correct=int(mapping["correct"] or 0),
-        questions=int(mapping["questions"] or 0),
-        attempts=int(mapping["attempts"] or 0),
-        last_at=mapping.get("last_at"),
+        correct=int(row.correct or 0),
+        questions=int(row.questions or 0),
+        attempts=int(row.attempts or 0),
+        last_at=getattr(row, "last_at", None),
     )
 
 
 async def totals(session: AsyncSession, filters: Sequence[ColumnElement[bool]]) -> Sums:
     """Sums of the attempts matching `filters` (read from `attempts`)."""
-    row = (await session.execute(select(*_sums_columns()).where(*filters))).one()
+    row = (await _core(session, select(*_sums_columns()).where(*filters))).one()
     return sums_of(row)
 
 
@@ -279,7 +287,7 @@ async def company_totals(session: AsyncSession, company_id: int, dates: DateRang
         func.sum(rows.c.questions).label("questions"),
         func.sum(rows.c.attempts).label("attempts"),
     )
-    return sums_of((await session.execute(stmt)).one())
+    return sums_of((await _core(session, stmt)).one())
 
 
 async def per_quiz_attempted(
@@ -300,7 +308,7 @@ async def per_quiz_attempted(
         .join(stats, stats.c.key == Quiz.id)
         .order_by(Quiz.id)
     )
-    return (await session.execute(stmt)).all()
+    return (await _core(session, stmt)).all()
 
 
 def member_quiz_stats(company_id: int, user_id: int, dates: DateRange) -> Subquery:
@@ -330,7 +338,7 @@ async def per_company_quiz(
         .where(Quiz.company_id == company_id)
         .order_by(Quiz.id)
     )
-    return (await session.execute(stmt)).all()
+    return (await _core(session, stmt)).all()
 
 
 def _member_stats(session: AsyncSession, company_id: int, dates: DateRange) -> Subquery:
@@ -352,7 +360,7 @@ async def per_member(session: AsyncSession, company_id: int, dates: DateRange) -
         .where(Membership.company_id == company_id)
         .order_by(Membership.user_id)
     )
-    return (await session.execute(stmt)).all()
+    return (await _core(session, stmt)).all()
 
 
 def _bucket_of(day: date, bucket: Bucket) -> date:
@@ -414,7 +422,7 @@ async def timeline(
             func.sum(rows.c.attempts).label("attempts"),
         ).group_by(rows.c.period)
     buckets: dict[date, Sums] = {}
-    for row in (await session.execute(stmt)).all():
+    for row in (await _core(session, stmt)).all():
         day = row.period if isinstance(row.period, date) else date.fromisoformat(row.period)
         key = _bucket_of(day, bucket)
         buckets[key] = buckets.get(key, Sums()) + sums_of(row)
@@ -425,7 +433,7 @@ async def is_member(session: AsyncSession, company_id: int, user_id: int) -> boo
     stmt = select(Membership.id).where(
         Membership.company_id == company_id, Membership.user_id == user_id
     )
-    return (await session.execute(stmt)).first() is not None
+    return (await _core(session, stmt)).first() is not None
 
 
 async def _page(
@@ -433,12 +441,12 @@ async def _page(
 ) -> tuple[Sequence[AnyRow], int]:
     """A page of `stmt` and the total, in one query (a second one only past the end)."""
     counted = stmt.add_columns(func.count().over().label("page_total"))
-    rows = (await session.execute(counted.limit(page.limit).offset(page.offset))).all()
+    rows = (await _core(session, counted.limit(page.limit).offset(page.offset))).all()
     if rows:
         return rows, int(rows[0].page_total)
     if page.offset == 0:
         return rows, 0
-    total = (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+    total = (await _core(session, select(func.count()).select_from(stmt.subquery()))).scalar_one()
     return rows, int(total)
 
 
@@ -527,7 +535,8 @@ async def score_distribution(
         return {}
     rows = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("rows")
     stmt = select(rows.c.correct_count, func.sum(rows.c.attempts)).group_by(rows.c.correct_count)
-    return {int(c): int(n) for c, n in (await session.execute(stmt)).all() if n}
+    counts: Sequence[Any] = (await _core(session, stmt)).all()
+    return {int(score): int(n) for score, n in counts if n}
 
 
 async def question_sums(
@@ -574,7 +583,7 @@ async def question_sums(
         func.sum(rows.c.correct_times_total).label("correct_times_total"),
         *(func.sum(rows.c[f"chosen_{p}"]).label(f"chosen_{p}") for p in range(MAX_ANSWERS)),
     ).group_by(rows.c.question_id)
-    result: Sequence[AnyRow] = (await session.execute(stmt)).all()
+    result: Sequence[AnyRow] = (await _core(session, stmt)).all()
     return result
 
 
@@ -593,4 +602,4 @@ async def version_questions(session: AsyncSession, version_id: int) -> Sequence[
         .where(Question.quiz_version_id == version_id)
         .order_by(Question.position, Answer.position)
     )
-    return (await session.execute(stmt)).all()
+    return (await _core(session, stmt)).all()

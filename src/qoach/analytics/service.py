@@ -19,12 +19,10 @@ from qoach.analytics.schemas import (
     AnswerStats,
     Bucket,
     CompanyAnalytics,
-    CompanyQuizStats,
     LastAttempt,
     LeaderboardEntry,
     MemberAnalytics,
     MemberQuizStats,
-    MemberStats,
     QuestionStats,
     QuizAnalytics,
     ScoreBin,
@@ -98,32 +96,42 @@ async def company_analytics(
     session: AsyncSession, company_id: int, dates: DateRange
 ) -> CompanyAnalytics:
     total = await repo.company_totals(session, company_id, dates)
-    members = [
-        MemberStats(
-            user_id=row.user_id,
-            average_score=average(sums),
-            attempts=sums.attempts,
-            last_attempt_at=sums.last_at,
-        )
-        for row in await repo.per_member(session, company_id, dates)
-        for sums in [sums_of(row)]
-    ]
-    quizzes = [
-        CompanyQuizStats(
-            quiz_id=row.quiz_id,
-            quiz_title=row.quiz_title,
-            average_score=average(sums),
-            attempts=sums.attempts,
-            last_attempt_at=sums.last_at,
-        )
-        for row in await repo.per_company_quiz(
-            session, company_id, repo.company_quiz_stats(session, company_id, dates)
-        )
-        for sums in [sums_of(row)]
-    ]
-    return CompanyAnalytics(
-        average_score=average(total), attempts=total.attempts, members=members, quizzes=quizzes
+    member_rows = await repo.per_member(session, company_id, dates)
+    quiz_rows = await repo.per_company_quiz(
+        session, company_id, repo.company_quiz_stats(session, company_id, dates)
     )
+    # one validation of plain dicts (in pydantic-core) instead of a model per row:
+    # a large company has thousands of members
+    return CompanyAnalytics.model_validate(
+        {
+            "average_score": average(total),
+            "attempts": total.attempts,
+            "members": [
+                {
+                    "user_id": row.user_id,
+                    "average_score": _average_of(row),
+                    "attempts": row.attempts or 0,
+                    "last_attempt_at": row.last_at,
+                }
+                for row in member_rows
+            ],
+            "quizzes": [
+                {
+                    "quiz_id": row.quiz_id,
+                    "quiz_title": row.quiz_title,
+                    "average_score": _average_of(row),
+                    "attempts": row.attempts or 0,
+                    "last_attempt_at": row.last_at,
+                }
+                for row in quiz_rows
+            ],
+        }
+    )
+
+
+def _average_of(row: AnyRow) -> float | None:
+    """The average of a row of sums (None without attempts)."""
+    return int(row.correct) / int(row.questions) if row.attempts and row.questions else None
 
 
 async def member_analytics(

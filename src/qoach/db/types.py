@@ -32,6 +32,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         moment: datetime = value
+        if moment.tzinfo is UTC:  # asyncpg's timestamptz: nothing to do (hot in analytics)
+            return moment
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)

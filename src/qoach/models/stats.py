@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, SmallInteger
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, SmallInteger
 from sqlalchemy import String as _String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -52,9 +52,11 @@ _GRAIN_CHECK = "grain IN ('day', 'month', 'year')"
 
 
 class _Sums:
+    # int4 on purpose: PostgreSQL sums int4 into int8 quickly, int8 into numeric slowly;
+    # a row holds one period of one key (a company-year shard is far below 2^31)
     attempts: Mapped[int] = mapped_column(Integer)
-    correct: Mapped[int] = mapped_column(BigInteger)
-    questions: Mapped[int] = mapped_column(BigInteger)
+    correct: Mapped[int] = mapped_column(Integer)
+    questions: Mapped[int] = mapped_column(Integer)
 
 
 class StatsCompany(_Sums, Base):
@@ -152,7 +154,7 @@ class StatsItem(Base):
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     attempts: Mapped[int] = mapped_column(Integer)
     correct: Mapped[int] = mapped_column(Integer)
-    correct_times_total: Mapped[int] = mapped_column(BigInteger)
+    correct_times_total: Mapped[int] = mapped_column(Integer)
     chosen_0: Mapped[int] = mapped_column(Integer)
     chosen_1: Mapped[int] = mapped_column(Integer)
     chosen_2: Mapped[int] = mapped_column(Integer)

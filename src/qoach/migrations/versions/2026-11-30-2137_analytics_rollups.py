@@ -31,8 +31,8 @@ def upgrade() -> None:
         sa.Column("period_start", sa.Date(), nullable=False),
         sa.Column("shard", sa.SmallInteger(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("correct", sa.BigInteger(), nullable=False),
-        sa.Column("questions", sa.BigInteger(), nullable=False),
+        sa.Column("correct", sa.Integer(), nullable=False),
+        sa.Column("questions", sa.Integer(), nullable=False),
         sa.CheckConstraint(
             "grain IN ('day', 'month', 'year')", name=op.f("ck_stats_company_grain")
         ),
@@ -54,8 +54,8 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("last_at", qoach.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("correct", sa.BigInteger(), nullable=False),
-        sa.Column("questions", sa.BigInteger(), nullable=False),
+        sa.Column("correct", sa.Integer(), nullable=False),
+        sa.Column("questions", sa.Integer(), nullable=False),
         sa.CheckConstraint("grain IN ('day', 'month', 'year')", name=op.f("ck_stats_member_grain")),
         sa.ForeignKeyConstraint(
             ["company_id"],
@@ -85,8 +85,8 @@ def upgrade() -> None:
         sa.Column("shard", sa.SmallInteger(), nullable=False),
         sa.Column("last_at", qoach.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("correct", sa.BigInteger(), nullable=False),
-        sa.Column("questions", sa.BigInteger(), nullable=False),
+        sa.Column("correct", sa.Integer(), nullable=False),
+        sa.Column("questions", sa.Integer(), nullable=False),
         sa.CheckConstraint("grain IN ('day', 'month', 'year')", name=op.f("ck_stats_quiz_grain")),
         sa.ForeignKeyConstraint(
             ["company_id"],
@@ -136,7 +136,7 @@ def upgrade() -> None:
         sa.Column("shard", sa.SmallInteger(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("correct", sa.Integer(), nullable=False),
-        sa.Column("correct_times_total", sa.BigInteger(), nullable=False),
+        sa.Column("correct_times_total", sa.Integer(), nullable=False),
         sa.Column("chosen_0", sa.Integer(), nullable=False),
         sa.Column("chosen_1", sa.Integer(), nullable=False),
         sa.Column("chosen_2", sa.Integer(), nullable=False),
