@@ -29,15 +29,20 @@ class Attempt(Base):
     __tablename__ = "attempts"
     __table_args__ = (
         Index("ix_attempts_user_id_completed_at", "user_id", "completed_at"),
-        # covering on PostgreSQL: the days at the edges of an analytics range are summed
-        # from this index alone (see qoach.analytics.periods)
+        # covering on PostgreSQL: the days at the edges of an analytics range, and a
+        # quiz's daily / weekly timeline, are summed from these indexes alone
         Index(
             "ix_attempts_company_id_completed_at",
             "company_id",
             "completed_at",
             postgresql_include=["user_id", "quiz_id", "correct_count", "question_count"],
         ),
-        Index("ix_attempts_quiz_id_completed_at", "quiz_id", "completed_at"),
+        Index(
+            "ix_attempts_quiz_id_completed_at",
+            "quiz_id",
+            "completed_at",
+            postgresql_include=["correct_count", "question_count"],
+        ),
         Index("ix_attempts_quiz_version_id_completed_at", "quiz_version_id", "completed_at"),
         Index("uq_attempts_user_id_idempotency_key", "user_id", "idempotency_key", unique=True),
         CheckConstraint("correct_count >= 0 AND correct_count <= question_count", name="counts"),

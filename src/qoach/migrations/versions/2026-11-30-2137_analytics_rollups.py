@@ -180,6 +180,13 @@ def upgrade() -> None:
             unique=False,
             postgresql_include=["user_id", "quiz_id", "correct_count", "question_count"],
         )
+        batch_op.drop_index("ix_attempts_quiz_id_completed_at")
+        batch_op.create_index(
+            "ix_attempts_quiz_id_completed_at",
+            ["quiz_id", "completed_at"],
+            unique=False,
+            postgresql_include=["correct_count", "question_count"],
+        )
     dialect = op.get_bind().dialect.name
     for statement in rollups.create_statements(dialect):
         op.execute(statement)
@@ -191,6 +198,10 @@ def downgrade() -> None:
     for statement in rollups.drop_statements(op.get_bind().dialect.name):
         op.execute(statement)
     with op.batch_alter_table("attempts", schema=None) as batch_op:
+        batch_op.drop_index("ix_attempts_quiz_id_completed_at")
+        batch_op.create_index(
+            "ix_attempts_quiz_id_completed_at", ["quiz_id", "completed_at"], unique=False
+        )
         batch_op.drop_index("ix_attempts_company_id_completed_at")
         batch_op.create_index(
             "ix_attempts_company_id_completed_at", ["company_id", "completed_at"], unique=False
