@@ -505,7 +505,7 @@ async def quiz_current_version(session: AsyncSession, quiz_id: int) -> AnyRow | 
 
 
 def _version_plan(dates: DateRange) -> periods.Plan:
-    return periods.plan(dates.start, dates.end, Grain.month)
+    return periods.plan(dates.start, dates.end, Grain.month, Grain.month)
 
 
 def _raw_version_filters(version_id: int, plan: periods.Plan) -> list[ColumnElement[bool]]:

@@ -34,6 +34,9 @@ _ATTEMPT_COLUMNS = (
 _ANSWER_COLUMNS = ("attempt_id", "question_id", "selected_mask", "is_correct")
 _COARSE = (Grain.month, Grain.year)
 _ALL = (Grain.day, Grain.month, Grain.year)
+# per version and question: months only (a version's all-time sums are a few hundred
+# month rows at most, and each submission upserts one row per question, not two)
+_VERSION = (Grain.month,)
 STATS_TABLES = ("stats_company", "stats_member", "stats_quiz", "stats_score", "stats_item")
 
 
@@ -113,7 +116,7 @@ def attempt_upserts(d: _Dialect, source: str) -> list[str]:
         f"""INSERT INTO stats_score
             (quiz_version_id, grain, period_start, correct_count, attempts)
         SELECT a.quiz_version_id, g.grain, {period}, a.correct_count, count(*)
-        FROM {source} AS a CROSS JOIN {_grains(_COARSE)} AS g
+        FROM {source} AS a CROSS JOIN {_grains(_VERSION)} AS g
         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
         ON CONFLICT (quiz_version_id, grain, period_start, correct_count)
         DO UPDATE SET attempts = stats_score.attempts + excluded.attempts""",
@@ -138,7 +141,7 @@ def answer_upsert(d: _Dialect, source: str) -> str:
         SELECT a.quiz_version_id, g.grain, {period}, n.question_id, a.user_id % {QUIZ_SHARDS},
             count(*), sum({right}), sum({right} * a.correct_count), {chosen}
         FROM {source} AS n JOIN attempts AS a ON a.id = n.attempt_id
-        CROSS JOIN {_grains(_COARSE)} AS g
+        CROSS JOIN {_grains(_VERSION)} AS g
         GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
         ON CONFLICT (quiz_version_id, grain, period_start, question_id, shard)
         DO UPDATE SET attempts = stats_item.attempts + excluded.attempts,
@@ -196,6 +199,8 @@ def attempt_decrements(d: _Dialect) -> list[str]:
             WHERE company_id = OLD.company_id AND {key} AND quiz_id = OLD.quiz_id
                 AND shard = OLD.user_id % {QUIZ_SHARDS} AND {_exists("quizzes", "OLD.quiz_id")}"""
         )
+        if grain not in _VERSION:
+            continue
         statements.append(
             f"UPDATE stats_score SET attempts = attempts - 1 "
             f"WHERE quiz_version_id = OLD.quiz_version_id AND {key} "

@@ -12,8 +12,9 @@ attempt without its sums or the other way round. Rows shared by many writers
 (company, quiz, question) carry a `shard` (= user_id % COMPANY_SHARDS or
 QUIZ_SHARDS): concurrent submissions by different users mostly update different
 rows instead of queueing on one lock. Readers sum over shards. Only the company
-table has `day` periods (company timelines); the others keep `month` and `year`,
-and analytics read the days at the edges of a range from the attempts.
+table has `day` periods (company timelines); members and quizzes keep `month`
+and `year`, versions (scores, questions) `month` only; analytics read the days at
+the edges of a range from the attempts.
 
 Deleting attempts (a user's account, a quiz) decrements the sums in the same
 transaction; rows may then hold zero attempts (and a NULL `last_at`), which
