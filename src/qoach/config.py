@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     password_hash_memory_cost: int = Field(default=19456, ge=8192)
     password_hash_time_cost: int = Field(default=2, ge=1)
     password_hash_parallelism: int = Field(default=1, ge=1)
+    # hashing runs in a thread pool of its own, per process: this many hashes at once
+    # (unset: the CPUs the process may run on, at most 2), this many more waiting, then
+    # 503 + Retry-After; its threads run at this niceness (Linux) so reads go first
+    password_hash_max_concurrent: int | None = Field(default=None, ge=1)
+    password_hash_max_queued: int = Field(default=16, ge=0)
+    password_hash_thread_nice: int = Field(default=10, ge=0, le=19)
     login_max_failures_per_account: int = Field(default=10, ge=1)
     login_max_failures_per_address: int = Field(default=100, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
@@ -112,7 +118,14 @@ class Settings(BaseSettings):
             return normalize_database_url(value.strip()) if value.strip() else None
         return value
 
-    @field_validator("redis_url", "auth0_domain", "auth0_audience", "auth0_jwks_url", mode="before")
+    @field_validator(
+        "redis_url",
+        "auth0_domain",
+        "auth0_audience",
+        "auth0_jwks_url",
+        "password_hash_max_concurrent",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():

@@ -352,3 +352,26 @@ async def test_unreachable_jwks_is_401(
         token = signing_keys["key-1"].sign(claims())
         response = await client.get("/auth/me", headers=bearer(token))
         assert response.status_code == 401
+
+
+async def test_public_quiz_view_takes_auth0_tokens(
+    http: AsyncClient, signing_keys: dict[str, SigningKey], factory: Factory, db: AsyncSession
+) -> None:
+    """The quiz view's light token dependency resolves (and creates) Auth0 users too."""
+    company = await factory.company(await factory.user())
+    quiz = await factory.quiz(company)
+    token = signing_keys["key-1"].sign(claims(sub="auth0|dave", email="dave@example.com"))
+
+    not_member = await http.get(f"/quizzes/{quiz.id}", headers=bearer(token))
+    assert not_member.status_code == 404
+    # the user made on first use is committed, although the request answered 404
+    assert await users_named(db, "dave@example.com") == 1
+    dave = (await db.scalars(select(User).where(User.email == "dave@example.com"))).one()
+    await factory.member(company, dave)
+
+    view = await http.get(f"/quizzes/{quiz.id}", headers=bearer(token))
+    assert view.status_code == 200, view.text
+    assert view.json()["id"] == quiz.id
+    assert (
+        await http.get(f"/quizzes/{quiz.id}", headers=bearer(_tamper(token)))
+    ).status_code == 401

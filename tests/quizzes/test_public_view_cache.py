@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from httpx import AsyncClient
+from datetime import UTC, datetime, timedelta
 
+from httpx import AsyncClient
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qoach.models import AuthSession
 from tests.factories import Factory
 from tests.quizzes.helpers import quiz_body
 
@@ -30,8 +35,8 @@ async def test_second_read_is_served_from_the_cache_and_matches_the_first(
     with count_statements as counter:
         second = await client.get(f"/quizzes/{quiz_id}", headers=h["member"])
     assert second.json() == first.json()
-    # auth, then quiz + membership + current version in one query: no questions query
-    assert counter.count <= 2, counter.statements
+    # the login + quiz + membership + current version in one query: no questions query
+    assert counter.count == 1, counter.statements
     body = second.json()
     assert [a["text"] for a in body["questions"][0]["answers"]] == [
         "Answer 1.1",
@@ -83,3 +88,72 @@ async def test_a_removed_member_loses_a_cached_quiz(client: AsyncClient, factory
     assert removed.status_code == 204
     assert (await client.get(f"/quizzes/{quiz_id}", headers=member_headers)).status_code == 404
     assert (await client.get(f"/quizzes/{quiz_id}")).status_code == 401
+
+
+# --- the login is checked in the view's own query, on every read ---------------------
+
+
+async def _member_reading(
+    client: AsyncClient, factory: Factory
+) -> tuple[int, dict[str, str], str, int]:
+    """A quiz, and a member who has read it once (token and view both cached now)."""
+    owner = await factory.user()
+    member = await factory.user()
+    company = await factory.company(owner, members=[member])
+    quiz = await factory.quiz(company)
+    access, refresh, login = await factory.tokens(member)
+    headers = {"Authorization": f"Bearer {access}"}
+    assert (await client.get(f"/quizzes/{quiz.id}", headers=headers)).status_code == 200
+    return quiz.id, headers, refresh, login.id
+
+
+async def test_a_cached_read_is_one_statement(
+    client: AsyncClient, factory: Factory, count_statements
+) -> None:
+    quiz_id, headers, _, _ = await _member_reading(client, factory)
+    with count_statements as counter:
+        response = await client.get(f"/quizzes/{quiz_id}", headers=headers)
+    assert response.status_code == 200
+    # the login, its user, the quiz, the caller's membership and the version: one query
+    assert counter.count == 1, counter.statements
+
+
+async def test_a_logged_out_login_is_refused_at_once(client: AsyncClient, factory: Factory) -> None:
+    quiz_id, headers, refresh, _ = await _member_reading(client, factory)
+    out = await client.post("/auth/logout", json={"refresh_token": refresh}, headers=headers)
+    assert out.status_code == 204
+    response = await client.get(f"/quizzes/{quiz_id}", headers=headers)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid or expired token", "code": "not_authenticated"}
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    # auth comes first: a quiz that does not exist is still a 401, not a 404
+    assert (await client.get("/quizzes/2147483647", headers=headers)).status_code == 401
+
+
+async def test_a_deleted_user_is_refused_at_once(client: AsyncClient, factory: Factory) -> None:
+    quiz_id, headers, _, _ = await _member_reading(client, factory)
+    assert (await client.delete("/users/me", headers=headers)).status_code == 204
+    assert (await client.get(f"/quizzes/{quiz_id}", headers=headers)).status_code == 401
+
+
+async def test_an_expired_login_is_refused(
+    client: AsyncClient, factory: Factory, db: AsyncSession
+) -> None:
+    quiz_id, headers, _, login_id = await _member_reading(client, factory)
+    await db.execute(
+        update(AuthSession)
+        .where(AuthSession.id == login_id)
+        .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    )
+    await db.commit()
+    assert (await client.get(f"/quizzes/{quiz_id}", headers=headers)).status_code == 401
+
+
+async def test_missing_and_bad_tokens_are_401(client: AsyncClient, factory: Factory) -> None:
+    quiz_id, headers, refresh, _ = await _member_reading(client, factory)
+    for bad in (None, "not-a-token", refresh, headers["Authorization"][7:-2] + "xx"):
+        response = await client.get(
+            f"/quizzes/{quiz_id}",
+            headers={"Authorization": f"Bearer {bad}"} if bad else {},
+        )
+        assert response.status_code == 401, bad

@@ -28,6 +28,11 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 _401 = (401, "Missing, invalid, expired or revoked token")
 _422 = (422, "Invalid input")
+PASSWORD_HASHING_503 = (
+    503,
+    "Too many password checks at once in this process (`service_unavailable`): every "
+    "hashing slot and queue place is taken; retry after `Retry-After` seconds",
+)
 
 _FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -62,6 +67,23 @@ _LOGIN_OPENAPI: dict[str, Any] = {
         },
     }
 }
+
+
+def with_retry_after(
+    responses: dict[int | str, dict[str, Any]], *statuses: int
+) -> dict[int | str, dict[str, Any]]:
+    """Document the `Retry-After` header on these statuses of `responses`."""
+    for code in statuses:
+        responses[code] = {
+            **responses[code],
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before trying again.",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+        }
+    return responses
 
 
 def _settings(request: Request) -> Settings:
@@ -130,9 +152,18 @@ async def _login_credentials(request: Request) -> LoginRequest:
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
     summary="Create an account",
-    description="The email is stored lower-case; the password is 8–128 characters.",
+    description=(
+        "The email is stored lower-case; the password is 8–128 characters. Passwords are "
+        "hashed in a bounded pool per process: when it is full the answer is 503 with "
+        "`Retry-After` (`PASSWORD_HASH_MAX_CONCURRENT`, `PASSWORD_HASH_MAX_QUEUED`)."
+    ),
     responses={
-        **error_responses((409, "The email is taken (`email_taken`)"), _422),
+        **with_retry_after(
+            error_responses(
+                (409, "The email is taken (`email_taken`)"), _422, PASSWORD_HASHING_503
+            ),
+            503,
+        ),
         **created(
             "The new user",
             GetUser=link("GET", "/users/{user_id}", "Read the user", user_id="$response.body#/id"),
@@ -158,13 +189,21 @@ async def register(data: UserCreate, session: SessionDep) -> UserRead:
         "`LOGIN_FAILURE_WINDOW_SECONDS`) every login for it answers 429 with `Retry-After` "
         "until the window ends, even with the right password. A successful login does not "
         "reset the counts. If the broker (Redis) is down, the limit is not enforced "
-        "(fail open, logged) so that logins keep working."
+        "(fail open, logged) so that logins keep working.\n\n"
+        "Password checks run in a bounded pool per process (`PASSWORD_HASH_MAX_CONCURRENT` "
+        "at once, `PASSWORD_HASH_MAX_QUEUED` waiting): beyond that a login is answered 503 "
+        "with `Retry-After` at once, and is not counted as a failure."
     ),
     openapi_extra=_LOGIN_OPENAPI,
-    responses=error_responses(
-        (401, "Wrong email or password (`invalid_credentials`)"),
-        _422,
-        (429, "Too many failed logins (`rate_limited`); see `Retry-After`"),
+    responses=with_retry_after(
+        error_responses(
+            (401, "Wrong email or password (`invalid_credentials`)"),
+            _422,
+            (429, "Too many failed logins (`rate_limited`); see `Retry-After`"),
+            PASSWORD_HASHING_503,
+        ),
+        429,
+        503,
     ),
 )
 async def login(request: Request, session: SessionDep, broker: BrokerDep) -> TokenPair:

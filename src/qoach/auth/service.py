@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qoach.auth import repository
-from qoach.auth.passwords import hash_password, verify_and_update_password
+from qoach.auth.passwords import hash_password, hash_pool, verify_and_update_password
 from qoach.auth.ratelimit import LoginRateLimiter
 from qoach.auth.schemas import LoginRequest, TokenPair
 from qoach.auth.tokens import InvalidToken, decode_token, encode_token, new_jti
@@ -29,6 +29,7 @@ INVALID_TOKEN = "Invalid or expired token"
 
 
 async def register(session: AsyncSession, data: UserCreate) -> User:
+    hash_pool().check_room()  # 503 before any work when hashing is saturated
     email = str(data.email).strip().lower()
     if await users_repository.email_exists(session, email):
         raise Conflict("A user with this email already exists", code="email_taken")
@@ -78,6 +79,7 @@ async def login(
     email = credentials.email.strip().lower()
     limiter = LoginRateLimiter(broker, settings)
     await limiter.check(email, client_address)
+    hash_pool().check_room()  # 503 before the lookup when hashing is saturated
     user = await users_repository.get_user_by_email(session, email)
     # The one service that commits mid-request: end the read-only transaction so its
     # pooled connection (and SQLite's write lock) is free while argon2 runs for tens of

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import contains_eager
 
-from qoach.models import Answer, Membership, Question, Quiz, QuizVersion
+from qoach.models import Answer, AuthSession, Membership, Question, Quiz, QuizVersion, User
 from qoach.pagination import escape_like
 from qoach.quizzes.schemas import QuestionCreate
 
@@ -60,6 +60,105 @@ async def get_public_quiz_row(
     version_id = fields.pop("version_id")
     version_created_at = fields.pop("version_created_at")
     return PublicQuizRow(fields, role, version_id, version_created_at)
+
+
+# Core tables (no ORM compile step) for the statement below, built once per process
+_quizzes = Quiz.__table__
+_versions = QuizVersion.__table__
+_memberships = Membership.__table__
+_logins = AuthSession.__table__
+_users = User.__table__
+
+# the columns of `QuizPublicHead`, in its field order
+PUBLIC_HEAD_COLUMNS = (
+    _quizzes.c.id,
+    _quizzes.c.company_id,
+    _quizzes.c.title,
+    _quizzes.c.description,
+    _quizzes.c.frequency_days,
+    _quizzes.c.version,
+    _quizzes.c.created_at,
+    _quizzes.c.updated_at,
+)
+PUBLIC_HEAD_FIELDS = tuple(column.name for column in PUBLIC_HEAD_COLUMNS)
+
+_PUBLIC_VIEW_WITH_LOGIN = (
+    select(
+        _logins.c.revoked_at,
+        _logins.c.expires_at,
+        _memberships.c.role,
+        _versions.c.id,
+        _versions.c.created_at,
+        *PUBLIC_HEAD_COLUMNS,
+    )
+    .select_from(_logins)
+    .join(_users, _users.c.id == _logins.c.user_id)
+    .outerjoin(_quizzes, _quizzes.c.id == bindparam("quiz_id"))
+    .outerjoin(
+        _versions,
+        and_(_versions.c.quiz_id == _quizzes.c.id, _versions.c.version == _quizzes.c.version),
+    )
+    .outerjoin(
+        _memberships,
+        and_(
+            _memberships.c.company_id == _quizzes.c.company_id,
+            _memberships.c.user_id == _logins.c.user_id,
+        ),
+    )
+    .where(_logins.c.id == bindparam("session_id"), _logins.c.user_id == bindparam("user_id"))
+)
+
+
+async def read_only_connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection, for a request that only reads.
+
+    When the session has not begun yet: on PostgreSQL in autocommit (no BEGIN / COMMIT
+    round trips; each statement is its own consistent snapshot), on SQLite with a
+    DEFERRED begin (a read does not take the write lock). Never write through it.
+    """
+    if session.in_transaction():
+        return await session.connection()
+    dialect = session.get_bind().dialect.name
+    options = (
+        {"isolation_level": "AUTOCOMMIT"}
+        if dialect == "postgresql"
+        else {"sqlite_begin": "DEFERRED"}
+        if dialect == "sqlite"
+        else {}
+    )
+    return await session.connection(execution_options=options)
+
+
+@dataclass(frozen=True, slots=True)
+class PublicViewRow:
+    """The caller's login, their role in the quiz's company and the quiz's public head."""
+
+    login_revoked_at: datetime | None
+    login_expires_at: datetime
+    role: str | None  # None: not a member (or no such quiz)
+    version_id: int | None  # None: no such quiz
+    version_created_at: datetime | None
+    head: tuple[Any, ...]  # PUBLIC_HEAD_FIELDS' values
+
+
+async def get_public_view_row(
+    session: AsyncSession, *, quiz_id: int, user_id: int, session_id: int
+) -> PublicViewRow | None:
+    """The login `session_id` of `user_id` (joined to the user) and the quiz: one query.
+
+    None when that login or its user does not exist; the quiz columns are None when the
+    quiz does not exist. The caller checks the login (revoked, expired) first.
+    """
+    connection = await read_only_connection(session)
+    row = (
+        await connection.execute(
+            _PUBLIC_VIEW_WITH_LOGIN,
+            {"quiz_id": quiz_id, "session_id": session_id, "user_id": user_id},
+        )
+    ).first()
+    if row is None:
+        return None
+    return PublicViewRow(row[0], row[1], row[2], row[3], row[4], tuple(row[5:]))
 
 
 async def public_question_rows(

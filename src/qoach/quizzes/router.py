@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from qoach.auth.dependencies import CurrentUser
+from qoach.auth.dependencies import CurrentUser, TokenCallerDep
 from qoach.broker import BrokerDep
 from qoach.companies.permissions import Action, company_access
 from qoach.db.session import SessionDep
@@ -93,9 +94,14 @@ async def list_quizzes(
     description="The public view: questions and answers without `is_correct`.",
     responses=error_responses(404, 422, e404=_QUIZ_404),
 )
-async def get_quiz(quiz_id: QuizId, session: SessionDep, user: CurrentUser) -> Response:
-    # pre-encoded: the version's questions are cached as JSON (see the service)
-    body = await service.get_public_view(session, quiz_id, user)
+async def get_quiz(quiz_id: QuizId, request: Request, caller: TokenCallerDep) -> Response:
+    # The hot read. It writes nothing, so it takes a plain session rather than
+    # SessionDep's per-request transaction (one statement, run in autocommit on
+    # PostgreSQL; see the service). The login is checked inside that statement, and the
+    # body comes pre-encoded (QuizPublicRead, as documented by response_model).
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with maker() as session:
+        body = await service.get_public_view_for(session, quiz_id, caller)
     return Response(body, media_type="application/json")
 
 

@@ -7,16 +7,19 @@ the Excel import; the `*_view` functions are what the routes call.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from qoach.auth.dependencies import INVALID_TOKEN, TokenCaller, login_is_live
 from qoach.broker import Broker
 from qoach.companies.permissions import Action, CompanyAccess, can, ensure
 from qoach.companies.repository import get_with_caller_role
 from qoach.db.types import utcnow
-from qoach.errors import Forbidden, NotFound
+from qoach.errors import Forbidden, NotFound, Unauthorized
 from qoach.models import NotificationKind, Quiz, QuizVersion, User
 from qoach.notifications.events import notify
 from qoach.pagination import Page, PageParams
@@ -160,31 +163,75 @@ async def list_quizzes(
 
 
 _PUBLIC_QUESTIONS_JSON = TypeAdapter(list[QuestionPublicRead])
-# the public question list of quiz versions (immutable), JSON-encoded, per process
-PUBLIC_QUESTIONS: BoundedLRU[bytes] = BoundedLRU(1024)
+# Encoded public views, per process, keyed by everything they are made of: the quiz's
+# head columns and its version (immutable questions). A PATCH or PUT changes the key,
+# so an entry is never stale; who may read it is checked before every lookup.
+PUBLIC_VIEWS: BoundedLRU[bytes] = BoundedLRU(1024)
 
 
 async def get_public_view(session: AsyncSession, quiz_id: int, user: User) -> bytes:
-    """The public view (`QuizPublicRead`) as JSON bytes.
+    """The public view (`QuizPublicRead`) as JSON bytes, for an authenticated `user`."""
+    return await get_public_view_for(session, quiz_id, TokenCaller(user.id, None))
 
-    The quiz row and the caller's membership come from the database every time (one
-    query: a PATCH changes the title, a removed member must get 404); the questions
-    and answers of the version are immutable, so their encoded JSON is cached.
+
+async def get_public_view_for(session: AsyncSession, quiz_id: int, caller: TokenCaller) -> bytes:
+    """The public view (`QuizPublicRead`) as JSON bytes; 401 unless the login is live.
+
+    One query answers who may read what, every time: the caller's login (not revoked
+    nor expired, its user still there), the quiz row (a PATCH changes the title) and
+    the caller's membership (a removed member gets 404). Only the encoded view is
+    cached, keyed by the exact head (the quiz's columns) and version (`PUBLIC_VIEWS`);
+    the version's questions are read on a miss. Read-only: on a session that has not
+    begun, the statements run without a transaction on PostgreSQL
+    (`repository.read_only_connection`).
     """
-    found = await repository.get_public_quiz_row(session, quiz_id, user.id)
-    if found is None or found.role is None:
-        raise quiz_not_found()
-    if not can(found.role, Action.quizzes_read):
-        raise Forbidden("Your role in this company does not allow this", code="forbidden_role")
-    version_key = (found.version_id, found.version_created_at)
-    questions = PUBLIC_QUESTIONS.get(version_key)
-    if questions is None:
-        questions = _PUBLIC_QUESTIONS_JSON.dump_json(
-            _public_questions(await repository.public_question_rows(session, found.version_id))
+    role: str | None
+    version_id: int | None
+    version_created_at: datetime | None
+    if caller.session_id is None:  # an Auth0 user, resolved by the dependency
+        await repository.read_only_connection(session)
+        found = await repository.get_public_quiz_row(session, quiz_id, caller.user_id)
+        if found is None:
+            raise quiz_not_found()
+        role, version_id, version_created_at = (
+            found.role,
+            found.version_id,
+            found.version_created_at,
         )
-        PUBLIC_QUESTIONS.put(version_key, questions)
-    head = QuizPublicHead(**found.fields).model_dump_json().encode()
-    return head[:-1] + b',"questions":' + questions + b"}"
+        head = tuple(found.fields[name] for name in repository.PUBLIC_HEAD_FIELDS)
+    else:
+        row = await repository.get_public_view_row(
+            session, quiz_id=quiz_id, user_id=caller.user_id, session_id=caller.session_id
+        )
+        if row is None or not login_is_live(row.login_revoked_at, row.login_expires_at):
+            raise Unauthorized(INVALID_TOKEN)
+        role, version_id, version_created_at, head = (
+            row.role,
+            row.version_id,
+            row.version_created_at,
+            row.head,
+        )
+    if role is None or version_id is None or version_created_at is None:
+        raise quiz_not_found()
+    if not can(role, Action.quizzes_read):
+        raise Forbidden("Your role in this company does not allow this", code="forbidden_role")
+    view_key = (head, version_id, version_created_at)
+    body = PUBLIC_VIEWS.get(view_key)
+    if body is None:
+        body = await _encode_public_view(session, head, version_id)
+        PUBLIC_VIEWS.put(view_key, body)
+    return body
+
+
+async def _encode_public_view(
+    session: AsyncSession, head: tuple[Any, ...], version_id: int
+) -> bytes:
+    questions = _PUBLIC_QUESTIONS_JSON.dump_json(
+        _public_questions(await repository.public_question_rows(session, version_id))
+    )
+    fields = dict(zip(repository.PUBLIC_HEAD_FIELDS, head, strict=True))
+    encoded = QuizPublicHead(**fields).model_dump_json().encode()
+    return encoded[:-1] + b',"questions":' + questions + b"}"
 
 
 def _public_questions(rows: Sequence[tuple[int, str, int, str]]) -> list[QuestionPublicRead]:

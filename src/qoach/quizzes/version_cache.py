@@ -1,7 +1,8 @@
 """In-process caches of what a quiz version holds: versions are immutable.
 
 A `PUT` makes a new `quiz_versions` row, so whatever is derived from one version's
-questions and answers (the answer key, the public question list) never goes stale.
+questions and answers (the answer key, the encoded public view together with the
+quiz's own columns) never goes stale.
 Entries are keyed by the version's id AND its `created_at`: on SQLite a deleted
 version's id can be reused, the pair never is. Each process keeps its own bounded
 copy (no broker round trip: the data cannot change, only be evicted).

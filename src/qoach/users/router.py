@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from qoach.auth.dependencies import CurrentAuth, CurrentUser
+from qoach.auth.router import PASSWORD_HASHING_503, with_retry_after
 from qoach.auth.schemas import error_responses
 from qoach.broker import BrokerDep
 from qoach.db.session import SessionDep
@@ -77,7 +78,10 @@ async def _update_me(
     return UserRead.model_validate(user)
 
 
-_update_responses = error_responses(_401, (403, "Current password missing or wrong"), _422)
+_update_responses = with_retry_after(
+    error_responses(_401, (403, "Current password missing or wrong"), _422, PASSWORD_HASHING_503),
+    503,
+)
 
 router.add_api_route(
     "/me",
