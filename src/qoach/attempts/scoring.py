@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,16 @@ class KeyQuestion:
     id: int
     answers: Mapping[int, int]
     correct_mask: int
+
+
+class Submitted(Protocol):
+    """One submitted item: `SubmittedAnswer`, or the request's own `AttemptAnswerCreate`."""
+
+    @property
+    def question_id(self) -> int: ...
+
+    @property
+    def answer_ids(self) -> Sequence[int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,15 +47,26 @@ class QuestionResult:
 
 @dataclass(frozen=True, slots=True)
 class Score:
-    results: list[QuestionResult] = field(default_factory=list)
+    """Per question of the key, in key order: parallel lists (what the INSERT binds)."""
+
+    question_ids: list[int] = field(default_factory=list)
+    masks: list[int] = field(default_factory=list)
+    correct: list[bool] = field(default_factory=list)
+
+    @property
+    def results(self) -> list[QuestionResult]:
+        return [
+            QuestionResult(question_id=q, selected_mask=m, is_correct=ok)
+            for q, m, ok in zip(self.question_ids, self.masks, self.correct, strict=True)
+        ]
 
     @property
     def question_count(self) -> int:
-        return len(self.results)
+        return len(self.question_ids)
 
     @property
     def correct_count(self) -> int:
-        return sum(1 for result in self.results if result.is_correct)
+        return sum(self.correct)
 
     @property
     def score(self) -> float:
@@ -72,7 +94,7 @@ def build_key(rows: Iterable[tuple[int, int, int, bool]]) -> list[KeyQuestion]:
     ]
 
 
-def score_submission(key: Sequence[KeyQuestion], answers: Sequence[SubmittedAnswer]) -> Score:
+def score_submission(key: Sequence[KeyQuestion], answers: Sequence[Submitted]) -> Score:
     """Check every submitted item against the key, then score each question of the key.
 
     Raises `InvalidSubmission` for an unknown question id, a question given twice,
@@ -81,17 +103,19 @@ def score_submission(key: Sequence[KeyQuestion], answers: Sequence[SubmittedAnsw
     by_id = {question.id: question for question in key}
     chosen: dict[int, int] = {}
     for index, item in enumerate(answers):
-        question = by_id.get(item.question_id)
+        question_id = item.question_id
+        question = by_id.get(question_id)
         if question is None:
             raise InvalidSubmission(
                 (index, "question_id"),
-                f"Question {item.question_id} is not a question of the current quiz version",
+                f"Question {question_id} is not a question of the current quiz version",
             )
-        if item.question_id in chosen:
+        if question_id in chosen:
             raise InvalidSubmission(
-                (index, "question_id"), f"Question {item.question_id} is given more than once"
+                (index, "question_id"), f"Question {question_id} is given more than once"
             )
         mask = 0
+        positions = question.answers
         seen: set[int] = set()
         for position, answer_id in enumerate(item.answer_ids):
             if answer_id in seen:
@@ -99,22 +123,18 @@ def score_submission(key: Sequence[KeyQuestion], answers: Sequence[SubmittedAnsw
                     (index, "answer_ids", position), f"Answer {answer_id} is given more than once"
                 )
             seen.add(answer_id)
-            answer_position = question.answers.get(answer_id)
+            answer_position = positions.get(answer_id)
             if answer_position is None:
                 raise InvalidSubmission(
                     (index, "answer_ids", position),
-                    f"Answer {answer_id} is not an answer of question {item.question_id}",
+                    f"Answer {answer_id} is not an answer of question {question_id}",
                 )
             mask |= 1 << answer_position
-        chosen[item.question_id] = mask
-    results = []
-    for question in key:
-        mask = chosen.get(question.id, 0)
-        results.append(
-            QuestionResult(
-                question_id=question.id,
-                selected_mask=mask,
-                is_correct=mask != 0 and mask == question.correct_mask,
-            )
-        )
-    return Score(results=results)
+        chosen[question_id] = mask
+    question_ids = [question.id for question in key]
+    masks = [chosen.get(question.id, 0) for question in key]
+    correct = [
+        mask != 0 and mask == question.correct_mask
+        for mask, question in zip(masks, key, strict=True)
+    ]
+    return Score(question_ids=question_ids, masks=masks, correct=correct)
