@@ -181,7 +181,8 @@ async def test_a_pool_of_dead_connections_after_a_quiet_restart_serves_at_once(
     stack: Stack,
 ) -> None:
     """No request during the outage: every pooled connection is dead when traffic
-    returns. `pool_pre_ping` replaces them, so the first requests already succeed."""
+    returns. The checkout check (asyncpg saw the sockets close) replaces them, so the
+    first requests already succeed."""
     app = stack.app()
     world = await build_world(app.base_url, members=4)
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -34,12 +35,32 @@ def create_engine(url: str, settings: Settings, *, pool: bool = True) -> AsyncEn
         connect_args["ssl"] = context
     connect_args["server_settings"] = {"application_name": "qoach"}
     if pool:
-        kwargs.update(_pool_limits(settings), pool_pre_ping=True, pool_recycle=1800)
+        kwargs.update(_pool_limits(settings), pool_recycle=1800)
     else:
         from sqlalchemy.pool import NullPool
 
         kwargs["poolclass"] = NullPool
-    return create_async_engine(url, connect_args=connect_args, **kwargs)
+    engine = create_async_engine(url, connect_args=connect_args, **kwargs)
+    if pool:
+        _drop_closed_connections(engine)
+    return engine
+
+
+def _drop_closed_connections(engine: AsyncEngine) -> None:
+    """Replace a pooled connection the server has closed, without a round trip.
+
+    asyncpg notices a closed socket as soon as the server goes away (a restart, a
+    terminated backend), so a local check at checkout replaces SQLAlchemy's
+    `pool_pre_ping`, which costs three round trips (BEGIN, `;`, ROLLBACK) on every
+    request. A connection that died silently (a half-open TCP link) fails its first
+    statement instead: that request is a 503 and the pool is invalidated.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "_connection", None)
+        if driver is not None and driver.is_closed():
+            raise DisconnectionError("the server closed this pooled connection")
 
 
 def _pool_limits(settings: Settings) -> dict[str, Any]:
