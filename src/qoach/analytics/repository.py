@@ -274,12 +274,6 @@ def sums_of(row: AnyRow | None) -> Sums:
     )
 
 
-async def totals(session: AsyncSession, filters: Sequence[ColumnElement[bool]]) -> Sums:
-    """Sums of the attempts matching `filters` (read from `attempts`)."""
-    row = (await _core(session, select(*_sums_columns()).where(*filters))).one()
-    return sums_of(row)
-
-
 async def company_totals(session: AsyncSession, company_id: int, dates: DateRange) -> Sums:
     rows = _rollup_parts(COMPANY, dates, {"company_id": company_id}, dialect=dialect_of(session))
     stmt = select(
