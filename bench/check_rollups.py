@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker  # noqa: E40
 
 from qoach.analytics import repository as repo  # noqa: E402
 from qoach.analytics import service  # noqa: E402
+from qoach.analytics.schemas import CompanyAnalytics  # noqa: E402
 from qoach.config import Settings  # noqa: E402
 from qoach.dates import DateRange  # noqa: E402
 from qoach.db.engine import create_engine  # noqa: E402
@@ -151,7 +152,9 @@ async def _direct_items(s: AsyncSession, version_id: int, dates: DateRange) -> A
 
 
 async def _rollup_company(s: AsyncSession, company_id: int, dates: DateRange) -> dict[str, Any]:
-    body = await service.company_analytics(s, company_id, dates)
+    body = CompanyAnalytics.model_validate_json(
+        await service.company_analytics(s, company_id, dates)
+    )
     board = await service.leaderboard(s, company_id, dates, PageParams(limit=50, offset=0))
     return {
         "average_score": body.average_score,

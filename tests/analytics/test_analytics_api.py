@@ -6,10 +6,14 @@ The dataset and its table of attempts are in `tests/analytics/dataset.py`.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from qoach.analytics import service
+from qoach.dates import DateRange
 from tests.analytics.dataset import World, at, build_world
 from tests.factories import Factory
 
@@ -595,3 +599,27 @@ async def test_new_attempt_is_visible_at_once(client, factory, world: World):
     await factory.attempt(world.q4, world.m3, correct=[True, True])
     body = await get(client, factory, world.owner, url)
     assert (body["attempts"], body["average_score"]) == (8, (13 + 2) / (22 + 2))
+
+
+@pytest.mark.postgres_only
+async def test_company_analytics_json_from_postgresql_matches_the_model(
+    factory: Factory, db: AsyncSession, world: World
+):
+    """PostgreSQL writes the breakdown arrays itself: byte for byte what pydantic writes."""
+    odd = await factory.quiz(world.company, title='Quote " back\\slash \n naïve ✓ \x01 </')
+    for moment, correct in [
+        (datetime(2026, 10, 6, 8, 30, 15, 250, tzinfo=UTC), [True, True]),  # 1.0, µs
+        (datetime(2026, 10, 7, 9, 0, 0, 999999, tzinfo=UTC), [False, False]),
+        (datetime(2026, 10, 7, 23, 59, 59, tzinfo=UTC), [True, False]),
+    ]:
+        user = await factory.member(world.company)
+        await factory.attempt(odd, user, correct=correct, completed_at=moment)
+    for dates in (
+        DateRange(None, None),
+        DateRange(datetime(2026, 10, 4, 12, tzinfo=UTC), None),
+        DateRange(None, datetime(2026, 10, 7, tzinfo=UTC)),
+        DateRange(datetime(2030, 1, 1, tzinfo=UTC), None),
+    ):
+        fast = await service.company_analytics(db, world.company.id, dates)
+        model = await service.company_analytics_model(db, world.company.id, dates)
+        assert fast == model.model_dump_json().encode()

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Select,
     Subquery,
     Table,
+    Text,
     and_,
     case,
     cast,
@@ -355,6 +356,115 @@ async def per_member(session: AsyncSession, company_id: int, dates: DateRange) -
         .order_by(Membership.user_id)
     )
     return (await _core(session, stmt)).all()
+
+
+# --- the company dashboard as JSON text, built by PostgreSQL -------------------------
+#
+# A large company has thousands of members: turning each row into Python objects and
+# back into JSON costs far more than the query. On PostgreSQL the breakdown arrays are
+# written by the database as JSON text, in exactly the form the Python path produces
+# (`CompanyAnalytics`: averages with a decimal point, times as `…THH:MM:SS[.ffffff]Z`).
+
+
+def _text(sql: str) -> ColumnElement[str]:
+    return literal_column(sql, Text)
+
+
+def _json_ratio(correct: Any, questions: Any, attempts: Any) -> ColumnElement[str]:
+    """Σ correct / Σ questions as a JSON number (`0.0` / `1.0` at the ends), or `null`.
+
+    float8 → text is the shortest exact form (PostgreSQL ≥ 12 with the default
+    `extra_float_digits`), the digits Python prints.
+    """
+    return case(
+        (or_(attempts.is_(None), attempts == 0, questions == 0), _text("'null'")),
+        (correct == 0, _text("'0.0'")),
+        (correct == questions, _text("'1.0'")),
+        else_=cast(cast(correct, Float) / questions, Text),
+    )
+
+
+def _json_time(column: Any) -> ColumnElement[str]:
+    """A UTC timestamp as a JSON string like pydantic's (`Z`, microseconds only if any)."""
+    utc = func.timezone(_text("'UTC'"), column)
+    fraction = case(
+        (func.date_trunc(_text("'second'"), column) == column, _text("''")),
+        else_=func.to_char(utc, _text("'.US'")),
+    )
+    text = _text("'\"'") + func.to_char(utc, _text("'YYYY-MM-DD\"T\"HH24:MI:SS'")) + fraction
+    return func.coalesce(text + _text("'Z\"'"), _text("'null'"))
+
+
+def _json_object(**fields: ColumnElement[Any]) -> ColumnElement[str]:
+    """`{"name":value,…}` from SQL expressions that already are JSON text."""
+    out: ColumnElement[str] | None = None
+    for index, (name, value) in enumerate(fields.items()):
+        prefix = ("{" if index == 0 else ",") + f'"{name}":'
+        piece = _text(f"'{prefix}'") + value
+        out = piece if out is None else out + piece
+    assert out is not None
+    return out + _text("'}'")
+
+
+def _json_array(element: ColumnElement[str], order: Any) -> Any:
+    """`element` of every row, comma-separated in `order` (without the brackets)."""
+    aggregated = func.string_agg(element, _text("','")).aggregate_order_by(order)
+    return func.coalesce(aggregated, _text("''"))
+
+
+def _json_int(column: Any) -> ColumnElement[str]:
+    return cast(func.coalesce(column, 0), Text)
+
+
+async def company_analytics_json(
+    session: AsyncSession, company_id: int, dates: DateRange
+) -> tuple[Sums, str, str]:
+    """PostgreSQL: (company totals, members JSON, quizzes JSON) in one statement.
+
+    The two texts are the comma-separated elements of `CompanyAnalytics.members` and
+    `.quizzes`, in user id / quiz id order.
+    """
+    dialect = dialect_of(session)
+    totals = _rollup_parts(COMPANY, dates, {"company_id": company_id}, dialect=dialect)
+    members = _member_stats(session, company_id, dates)
+    member = _json_object(
+        user_id=cast(Membership.user_id, Text),
+        average_score=_json_ratio(members.c.correct, members.c.questions, members.c.attempts),
+        attempts=_json_int(members.c.attempts),
+        last_attempt_at=_json_time(members.c.last_at),
+    )
+    members_json = (
+        select(_json_array(member, Membership.user_id))
+        .select_from(Membership)
+        .outerjoin(members, members.c.key == Membership.user_id)
+        .where(Membership.company_id == company_id)
+    )
+    quizzes = company_quiz_stats(session, company_id, dates)
+    quiz = _json_object(
+        quiz_id=cast(Quiz.id, Text),
+        quiz_title=cast(func.to_json(Quiz.title), Text),
+        average_score=_json_ratio(quizzes.c.correct, quizzes.c.questions, quizzes.c.attempts),
+        attempts=_json_int(quizzes.c.attempts),
+        last_attempt_at=_json_time(quizzes.c.last_at),
+    )
+    quizzes_json = (
+        select(_json_array(quiz, Quiz.id))
+        .select_from(Quiz)
+        .outerjoin(quizzes, quizzes.c.key == Quiz.id)
+        .where(Quiz.company_id == company_id)
+    )
+    stmt = select(
+        func.sum(totals.c.correct),
+        func.sum(totals.c.questions),
+        func.sum(totals.c.attempts),
+        members_json.scalar_subquery(),
+        quizzes_json.scalar_subquery(),
+    )
+    correct, questions, attempts, members_text, quizzes_text = (await _core(session, stmt)).one()
+    sums = Sums(
+        correct=int(correct or 0), questions=int(questions or 0), attempts=int(attempts or 0)
+    )
+    return sums, members_text, quizzes_text
 
 
 def _bucket_of(day: date, bucket: Bucket) -> date:

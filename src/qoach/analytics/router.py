@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from qoach.analytics import service
 from qoach.analytics.schemas import (
@@ -94,8 +94,10 @@ async def my_timeline(
 )
 async def company_analytics(
     company_id: Id, access: StaffAccess, session: ReadSessionDep, dates: DateRangeDep
-) -> CompanyAnalytics:
-    return await service.company_analytics(session, company_id, dates)
+) -> Response:
+    # pre-encoded `CompanyAnalytics` (response_model documents it)
+    body = await service.company_analytics(session, company_id, dates)
+    return Response(body, media_type="application/json")
 
 
 @router.get(

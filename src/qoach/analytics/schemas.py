@@ -64,12 +64,15 @@ class CompanyQuizStats(BaseModel):
     last_attempt_at: datetime | None
 
 
-class CompanyAnalytics(BaseModel):
+class CompanyAnalyticsHead(BaseModel):
     average_score: float | None = Field(
         description="Over every attempt in the company in range, including attempts of "
         "people who have since left it."
     )
     attempts: int
+
+
+class CompanyAnalytics(CompanyAnalyticsHead):
     members: list[MemberStats] = Field(
         description="Every current member (by user id), with attempts 0 and a null average "
         "when they have none in range. A whole array, not paginated."
