@@ -12,7 +12,7 @@ parts are added in one query. Figures about one user read that user's attempts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeAlias
@@ -385,14 +385,15 @@ def _json_ratio(correct: Any, questions: Any, attempts: Any) -> ColumnElement[st
 
 
 def _json_time(column: Any) -> ColumnElement[str]:
-    """A UTC timestamp as a JSON string like pydantic's (`Z`, microseconds only if any)."""
+    """A UTC timestamp as a JSON string like pydantic's (`Z`, microseconds only if any).
+
+    One `to_char` with microseconds, then `.000000` dropped: `to_char` is the costly part.
+    """
     utc = func.timezone(_text("'UTC'"), column)
-    fraction = case(
-        (func.date_trunc(_text("'second'"), column) == column, _text("''")),
-        else_=func.to_char(utc, _text("'.US'")),
-    )
-    text = _text("'\"'") + func.to_char(utc, _text("'YYYY-MM-DD\"T\"HH24:MI:SS'")) + fraction
-    return func.coalesce(text + _text("'Z\"'"), _text("'null'"))
+    # a backslash-quote in the pattern prints `"`; "T" and "Z" are literal text
+    text = func.to_char(utc, _text(r"""'\"YYYY-MM-DD"T"HH24:MI:SS.US"Z"\"'"""))
+    dropped = func.replace(text, _text("""'.000000Z"'"""), _text("""'Z"'"""))
+    return func.coalesce(dropped, _text("'null'"))
 
 
 def _json_object(**fields: ColumnElement[Any]) -> ColumnElement[str]:
@@ -540,12 +541,30 @@ async def is_member(session: AsyncSession, company_id: int, user_id: int) -> boo
     return (await _core(session, stmt)).first() is not None
 
 
-async def _page(
-    session: AsyncSession, stmt: Select[Any], page: PageParams
+async def _page_with_emails(
+    session: AsyncSession,
+    stmt: Select[Any],
+    order: Callable[[FromClause], list[ColumnElement[Any]]],
+    page: PageParams,
 ) -> tuple[Sequence[AnyRow], int]:
-    """A page of `stmt` and the total, in one query (a second one only past the end)."""
+    """A page of member rows (`stmt`, with `user_id`) plus each one's email, and the total.
+
+    One query: the page is cut from `stmt` in `order` (a function of the relation, so it
+    applies inside and outside) with a window count, and only the page's rows are joined
+    to `users` (joining all members first would look up thousands of emails for 50).
+    A second query runs only past the end, for the total.
+    """
     counted = stmt.add_columns(func.count().over().label("page_total"))
-    rows = (await _core(session, counted.limit(page.limit).offset(page.offset))).all()
+    inner = counted.subquery("ranked")
+    ranked = (
+        select(inner).order_by(*order(inner)).limit(page.limit).offset(page.offset).subquery("page")
+    )
+    paged = (
+        select(ranked, UserModel.email.label("user_email"))
+        .join(UserModel, UserModel.id == ranked.c.user_id)
+        .order_by(*order(ranked))
+    )
+    rows = (await _core(session, paged)).all()
     if rows:
         return rows, int(rows[0].page_total)
     if page.offset == 0:
@@ -560,17 +579,16 @@ async def last_attempts(
     """Members with their latest attempt time (NULL if none), latest first, NULLs last."""
     stats = _member_stats(session, company_id, dates)
     stmt = (
-        select(
-            Membership.user_id,
-            UserModel.email.label("user_email"),
-            stats.c.last_at,
-        )
-        .join(UserModel, UserModel.id == Membership.user_id)
+        select(Membership.user_id, stats.c.last_at)
         .outerjoin(stats, stats.c.key == Membership.user_id)
         .where(Membership.company_id == company_id)
-        .order_by(stats.c.last_at.desc().nulls_last(), Membership.user_id)
     )
-    return await _page(session, stmt, page)
+    return await _page_with_emails(
+        session,
+        stmt,
+        lambda rel: [rel.c.last_at.desc().nulls_last(), rel.c.user_id],
+        page,
+    )
 
 
 async def leaderboard(
@@ -578,21 +596,26 @@ async def leaderboard(
 ) -> tuple[Sequence[AnyRow], int]:
     """Current members with attempts, by average desc, attempts desc, user id asc."""
     stats = _member_stats(session, company_id, dates)
-    average = cast(stats.c.correct, Float) / stats.c.questions
     stmt = (
         select(
             Membership.user_id,
-            UserModel.email.label("user_email"),
             stats.c.correct,
             stats.c.questions,
             stats.c.attempts,
         )
         .join(stats, stats.c.key == Membership.user_id)
-        .join(UserModel, UserModel.id == Membership.user_id)
         .where(Membership.company_id == company_id)
-        .order_by(average.desc(), stats.c.attempts.desc(), Membership.user_id)
     )
-    return await _page(session, stmt, page)
+    return await _page_with_emails(
+        session,
+        stmt,
+        lambda rel: [
+            (cast(rel.c.correct, Float) / cast(rel.c.questions, Float)).desc(),
+            rel.c.attempts.desc(),
+            rel.c.user_id,
+        ],
+        page,
+    )
 
 
 async def quiz_current_version(session: AsyncSession, quiz_id: int) -> AnyRow | None:
