@@ -187,17 +187,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    from qoach.routes import OPENAPI_TAGS, include_routers
+
     settings = settings or get_settings()
     app = FastAPI(
         title="Qoach",
         version="0.1.0",
         description=API_DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
     )
     app.state.settings = settings
     install_error_handlers(app)
-
-    from qoach.routes import include_routers
 
     include_routers(app)
 
