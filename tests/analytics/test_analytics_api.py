@@ -164,6 +164,18 @@ async def test_company_timeline_buckets(client, factory, world: World):
     assert await get(client, factory, owner, url, **{"to": "2026-09-01"}) == []
 
 
+async def test_company_timeline_of_another_companys_quiz_is_empty(client, factory, world: World):
+    boss = await factory.user()
+    elsewhere = await factory.company(boss)
+    quiz = await factory.quiz(elsewhere)
+    await factory.attempt(quiz, await factory.member(elsewhere), completed_at=at("2026-10-01"))
+    for bucket in ("day", "week", "month"):
+        url = f"/companies/{world.company.id}/analytics/timeline"
+        assert await get(client, factory, world.owner, url, quiz_id=quiz.id, bucket=bucket) == []
+        url = f"/companies/{elsewhere.id}/analytics/timeline"
+        assert len(await get(client, factory, boss, url, quiz_id=quiz.id, bucket=bucket)) == 1
+
+
 # ------------------------------------------------------------------ company analytics
 
 
