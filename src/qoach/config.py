@@ -57,8 +57,12 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./qoach.db"
     database_read_url: str | None = None
     database_ssl: bool = False
-    database_pool_size: int = Field(default=10, ge=1)
-    database_max_overflow: int = Field(default=10, ge=0)
+    # connections kept open per process (and per engine: the read replica has its own)
+    database_pool_size: int = Field(default=20, ge=1)
+    # extra connections beyond the pool: each is closed whenever it comes back to a full
+    # pool, which under a steady load above the pool size means a new PostgreSQL
+    # connection per request; 0 keeps the pool a fixed size (requests wait instead)
+    database_max_overflow: int = Field(default=0, ge=0)
     # seconds a request waits for a pooled connection before it is answered 503
     database_pool_timeout: float = Field(default=5.0, gt=0)
     database_echo: bool = False
