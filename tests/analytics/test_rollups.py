@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -21,7 +22,7 @@ import pytest
 from httpx import AsyncClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from qoach.analytics import periods, rollups
@@ -487,3 +488,98 @@ async def test_concurrent_submissions_to_one_quiz_stay_exact(
     await _assert_equal_to_rebuild(db)
     body = await _get(client, f"/companies/{company.id}/analytics", await factory.headers(owner))
     assert body["attempts"] == 40
+
+
+async def test_attempts_inserted_by_one_statement_stay_exact(factory: Factory, db: AsyncSession):
+    """Several attempts in one INSERT, their answers in another: each counted once."""
+    owner = await factory.user()
+    users = [await factory.user() for _ in range(3)]
+    company = await factory.company(owner, members=users)
+    quiz = await factory.quiz(company, questions=QUESTIONS)
+    version = await factory.version_of(quiz)
+    await factory.attempt(quiz, owner)  # rows that the bulk insert then updates
+    base = datetime(2026, 1, 31, 23, 59, tzinfo=UTC)
+    attempts = [
+        {
+            "quiz_id": quiz.id,
+            "quiz_version_id": version.id,
+            "company_id": company.id,
+            "user_id": user.id,
+            "quiz_version": version.version,
+            "correct_count": i % 4,
+            "question_count": 3,
+            "completed_at": base + timedelta(minutes=i),  # across a month's end
+        }
+        for i, user in enumerate([*users, *users, owner])
+    ]
+    inserted = await db.execute(insert(Attempt).values(attempts).returning(Attempt.id))
+    ids = inserted.scalars().all()
+    answers = [
+        {
+            "attempt_id": attempt_id,
+            "question_id": question.id,
+            "selected_mask": (attempt_id + p) % 4,
+            "is_correct": (attempt_id + p) % 2 == 0,
+        }
+        for attempt_id in ids
+        for p, question in enumerate(version.questions)
+    ]
+    await db.execute(insert(AttemptAnswer).values(answers))
+    await _assert_equal_to_rebuild(db)
+
+
+def _normalized(sql: str) -> str:
+    return re.sub(r"\s+", " ", sql).strip()
+
+
+async def test_the_migrated_triggers_are_those_of_rollups(db: AsyncSession):
+    """The migrations' head installs exactly what `rollups.create_statements` builds."""
+    assert db.bind is not None
+    dialect = db.bind.dialect.name
+    expected = {_normalized(s) for s in rollups.create_statements(dialect)}
+    if dialect == "postgresql":
+        rows = await db.execute(
+            text(
+                "SELECT pg_get_triggerdef(t.oid), p.proname, p.prosrc FROM pg_trigger AS t "
+                "JOIN pg_proc AS p ON p.oid = t.tgfoid WHERE NOT t.tgisinternal"
+            )
+        )
+        live = set()
+        for trigger, function, source in rows.all():
+            live.add(_normalized(trigger.replace(" public.", " ")))
+            live.add(
+                _normalized(
+                    f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $${source}$$"
+                )
+            )
+    else:
+        rows = await db.execute(text("SELECT sql FROM sqlite_master WHERE type = 'trigger'"))
+        live = {_normalized(sql) for (sql,) in rows.all()}
+    assert live == expected
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_submissions_of_the_same_members_stay_exact(
+    client: AsyncClient, factory: Factory, db: AsyncSession
+):
+    """Members submit to two quizzes several times at once: shared member rows, no deadlock."""
+    owner = await factory.user()
+    users = [await factory.user() for _ in range(8)]
+    company = await factory.company(owner, members=users)
+    quizzes = [await factory.quiz(company, questions=QUESTIONS) for _ in range(2)]
+    payloads = []
+    for quiz in quizzes:
+        version = await factory.version_of(quiz)
+        answers = [
+            {"question_id": q.id, "answer_ids": [q.answers[-1].id]} for q in version.questions
+        ]
+        payloads.append((quiz.id, {"answers": answers}))
+    headers = [await factory.headers(u) for u in users]
+
+    async def submit(quiz_id: int, body: dict[str, Any], h: dict[str, str]) -> int:
+        response = await client.post(f"/quizzes/{quiz_id}/attempts", json=body, headers=h)
+        return response.status_code
+
+    calls = [submit(q, b, h) for h in headers for q, b in payloads for _ in range(2)]
+    assert await asyncio.gather(*calls) == [201] * len(calls)
+    await _assert_equal_to_rebuild(db)

@@ -1,16 +1,24 @@
 """The triggers that keep the rollup tables (`qoach.models.stats`) exact, and a rebuild.
 
-One set of upserts serves three callers: the insert triggers (PostgreSQL:
-statement-level with transition tables, so a multi-row insert is one grouped
-upsert; SQLite: row-level), and `rebuild()`, which recomputes every table from
-the attempts (used by the migration that introduced the tables and by bulk
-loads that skip triggers). Deletions are a row-level BEFORE DELETE trigger on
-`attempts` on both databases (the attempt's answers are still there to
-subtract), skipped when the company itself is being deleted (its rollup rows
-go with it).
+Inserts, PostgreSQL: a row-level trigger on `attempts` (one plain upsert of
+`NEW` per table, planned once per connection: `attempt_row_upserts`) and a
+statement-level trigger on `attempt_answers` over its transition table (one
+grouped upsert for all the answers of a statement: twenty single-row upserts
+cost about twice as much, see bench/trigger_bench.py). SQLite: row-level
+triggers running the grouped upserts over `NEW`. The grouped upserts also serve
+`rebuild()`, which recomputes every table from the attempts (used by the
+migration that introduced the tables and by bulk loads that skip triggers).
+Deletions are a row-level BEFORE DELETE trigger on `attempts` on both databases
+(the attempt's answers are still there to subtract), skipped when the company
+itself is being deleted (its rollup rows go with it).
 
-Upserts sort their rows by key, so concurrent transactions take row locks in
-one order: company, member, quiz, score, then question rows — no deadlock.
+Lock order: a submission is one statement inserting one attempt, then its
+answers; at the end of the statement the attempt's row trigger fires first (its
+event was queued first), upserting company (day, month, year), member, quiz and
+score rows in that order, then the answers' trigger upserts the question rows
+sorted by key. Concurrent submissions thus take row locks in one order: no
+deadlock. (A statement inserting several attempts locks their rows attempt by
+attempt: bulk loads of that kind should not run concurrently in one company.)
 """
 
 from __future__ import annotations
@@ -150,6 +158,79 @@ def answer_upsert(d: _Dialect, source: str) -> str:
             {chosen_set}"""
 
 
+def _values_upsert(
+    table: str, key: Sequence[str], rest: Sequence[str], rows: Sequence[Sequence[str]], update: str
+) -> str:
+    """`INSERT … VALUES rows ON CONFLICT (key) DO UPDATE SET update`."""
+    values = ",\n            ".join("(" + ", ".join(row) + ")" for row in rows)
+    return (
+        f"INSERT INTO {table} ({', '.join((*key, *rest))})\n"
+        f"        VALUES {values}\n"
+        f"        ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
+    )
+
+
+def attempt_row_upserts(d: _Dialect) -> list[str]:
+    """Upserts adding the attempt `NEW` to the rollups: PostgreSQL's row trigger.
+
+    One statement per table, over `VALUES` of `NEW.*` only: plpgsql plans each
+    once per connection, and a one-row `VALUES` costs less to run than the
+    grouped upserts (a join with the grains, a sort, an aggregate per table).
+    Tables and periods go in the grouped upserts' key order.
+    """
+    sums = ("attempts", "correct", "questions")
+    added = ["1", "NEW.correct_count", "NEW.question_count"]
+
+    def period(grain: Grain) -> list[str]:
+        return [f"'{grain.value}'", d.period(f"'{grain.value}'", "NEW.completed_at")]
+
+    company_shard = f"NEW.user_id % {COMPANY_SHARDS}"
+    quiz_shard = f"NEW.user_id % {QUIZ_SHARDS}"
+    return [
+        _values_upsert(
+            "stats_company",
+            ("company_id", "grain", "period_start", "shard"),
+            sums,
+            [["NEW.company_id", *period(g), company_shard, *added] for g in _ALL],
+            _sums_update("stats_company", d, last_at=False),
+        ),
+        _values_upsert(
+            "stats_member",
+            ("company_id", "grain", "period_start", "user_id"),
+            (*sums, "last_at"),
+            [
+                ["NEW.company_id", *period(g), "NEW.user_id", *added, "NEW.completed_at"]
+                for g in _COARSE
+            ],
+            _sums_update("stats_member", d, last_at=True),
+        ),
+        _values_upsert(
+            "stats_quiz",
+            ("company_id", "grain", "period_start", "quiz_id", "shard"),
+            (*sums, "last_at"),
+            [
+                [
+                    "NEW.company_id",
+                    *period(g),
+                    "NEW.quiz_id",
+                    quiz_shard,
+                    *added,
+                    "NEW.completed_at",
+                ]
+                for g in _COARSE
+            ],
+            _sums_update("stats_quiz", d, last_at=True),
+        ),
+        _values_upsert(
+            "stats_score",
+            ("quiz_version_id", "grain", "period_start", "correct_count"),
+            ("attempts",),
+            [["NEW.quiz_version_id", *period(g), "NEW.correct_count", "1"] for g in _VERSION],
+            "attempts = stats_score.attempts + excluded.attempts",
+        ),
+    ]
+
+
 def _exists(table: str, id_: str) -> str:
     return f"EXISTS (SELECT 1 FROM {table} WHERE id = {id_})"
 
@@ -225,6 +306,14 @@ def _row(prefix: str, columns: Sequence[str]) -> str:
     return "(SELECT " + ", ".join(f"{prefix}.{c} AS {c}" for c in columns) + ")"
 
 
+def _pg_function(name: str, body: Sequence[str], returns: str) -> str:
+    statements = "".join(f"    {s};\n" for s in body)
+    return (
+        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n"
+        f"{statements}    RETURN {returns};\nEND\n$$"
+    )
+
+
 def create_statements(dialect_name: str) -> list[str]:
     """DDL creating the rollup triggers on `attempts` and `attempt_answers`."""
     d = _Dialect(dialect_name)
@@ -241,24 +330,15 @@ def create_statements(dialect_name: str) -> list[str]:
             + "; ".join(attempt_decrements(d))
             + "; END",
         ]
-
-    def function(name: str, body: Sequence[str], returns: str) -> str:
-        statements = "".join(f"    {s};\n" for s in body)
-        return (
-            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n"
-            f"{statements}    RETURN {returns};\nEND\n$$"
-        )
-
     return [
-        function("stats_attempts_inserted", attempt_upserts(d, "new_rows"), "NULL"),
-        "CREATE TRIGGER stats_attempts_inserted AFTER INSERT ON attempts "
-        "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
-        "EXECUTE FUNCTION stats_attempts_inserted()",
-        function("stats_answers_inserted", [answer_upsert(d, "new_rows")], "NULL"),
+        _pg_function("stats_attempt_inserted", attempt_row_upserts(d), "NULL"),
+        "CREATE TRIGGER stats_attempt_inserted AFTER INSERT ON attempts "
+        "FOR EACH ROW EXECUTE FUNCTION stats_attempt_inserted()",
+        _pg_function("stats_answers_inserted", [answer_upsert(d, "new_rows")], "NULL"),
         "CREATE TRIGGER stats_answers_inserted AFTER INSERT ON attempt_answers "
         "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
         "EXECUTE FUNCTION stats_answers_inserted()",
-        function(
+        _pg_function(
             "stats_attempt_deleted",
             [f"IF NOT {guard} THEN RETURN OLD; END IF", *attempt_decrements(d)],
             "OLD",
@@ -268,19 +348,26 @@ def create_statements(dialect_name: str) -> list[str]:
     ]
 
 
+# PostgreSQL's triggers (each with its function), those of every revision:
+# `stats_attempts_inserted` was the statement-level attempts trigger of migration 0002
+_PG_TRIGGERS = (
+    ("stats_attempts_inserted", "attempts"),
+    ("stats_attempt_inserted", "attempts"),
+    ("stats_answers_inserted", "attempt_answers"),
+    ("stats_attempt_deleted", "attempts"),
+)
+
+
 def drop_statements(dialect_name: str) -> list[str]:
+    """DDL dropping the rollup triggers (on PostgreSQL: of any revision, if present)."""
     if dialect_name != "postgresql":
         return [
             f"DROP TRIGGER IF EXISTS {name}"
             for name in ("stats_attempt_inserted", "stats_answer_inserted", "stats_attempt_deleted")
         ]
     return [
-        "DROP TRIGGER IF EXISTS stats_attempts_inserted ON attempts",
-        "DROP TRIGGER IF EXISTS stats_answers_inserted ON attempt_answers",
-        "DROP TRIGGER IF EXISTS stats_attempt_deleted ON attempts",
-        "DROP FUNCTION IF EXISTS stats_attempts_inserted()",
-        "DROP FUNCTION IF EXISTS stats_answers_inserted()",
-        "DROP FUNCTION IF EXISTS stats_attempt_deleted()",
+        *(f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table in _PG_TRIGGERS),
+        *(f"DROP FUNCTION IF EXISTS {name}()" for name, _ in _PG_TRIGGERS),
     ]
 
 
