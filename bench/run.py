@@ -881,11 +881,17 @@ def sc_analytics(ctx: Ctx) -> None:
     c, q, token = fx["demo"], fx["hot_quiz"], fx["owner_token"]
     today = datetime.now(UTC).date()
     size = f"{fx['demo_attempts']:,} attempts, {fx['demo_members']:,} members"
+    # 30 days across two month boundaries' halves: the worst case for the member and
+    # quiz breakdowns, whose rollups are monthly (the partial months are read raw)
+    mid = today.replace(day=15) if today.day >= 15 else (today.replace(day=1) - timedelta(1))
+    mid = mid.replace(day=15)
     cases = [
         ("analytics_summary", f"GET /companies/{{id}}/analytics, all time ({size})",
          f"/companies/{c}/analytics"),
         ("analytics_summary_30d", "GET /companies/{id}/analytics, last 30 days",
          f"/companies/{c}/analytics?from={today - timedelta(days=30)}&to={today}"),
+        ("analytics_summary_30d_mid", "GET /companies/{id}/analytics, 30 days to mid-month",
+         f"/companies/{c}/analytics?from={mid - timedelta(days=30)}&to={mid}"),
         ("analytics_per_quiz", "GET /companies/{id}/analytics/timeline?quiz_id=…&bucket=week",
          f"/companies/{c}/analytics/timeline?quiz_id={q}&bucket=week"),
         ("analytics_per_member", "GET /companies/{id}/analytics/users/{most active member}",
