@@ -452,7 +452,7 @@ async def prepare_fixtures(ctx: Ctx) -> None:
             STORM_COMPANY,
         )
         fx["storm"], fx["storm_quiz"] = storm["id"], storm["quiz"]
-        await conn.execute("DELETE FROM attempts WHERE company_id = $1", fx["storm"])
+        await delete_storm_attempts(conn, fx["storm"])
         storm_users = await conn.fetch(
             "SELECT u.id, m.role FROM memberships m JOIN users u ON u.id = m.user_id "
             "WHERE m.company_id = $1 ORDER BY u.id",
@@ -553,11 +553,42 @@ async def _ensure_storm_company(conn: asyncpg.Connection, *, demo_owner: int) ->
             )
 
 
+async def delete_storm_attempts(conn: asyncpg.Connection, company: int) -> int:
+    """Delete every attempt of the bench's own company, and its rollup rows with them.
+
+    The rows go in bulk with triggers off (`session_replication_role = replica`):
+    the per-row delete trigger would update the same few rollup rows thousands of
+    times in one transaction, each update walking a longer chain of row versions.
+    With every attempt of the company gone its rollup rows are simply removed, which
+    is what a rebuild would leave. The answers go first: their foreign key's cascade
+    is a trigger too.
+    """
+    versions = (
+        "SELECT v.id FROM quiz_versions v JOIN quizzes q ON q.id = v.quiz_id "
+        "WHERE q.company_id = $1"
+    )
+    async with conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute(
+            "DELETE FROM attempt_answers WHERE attempt_id IN "
+            "(SELECT id FROM attempts WHERE company_id = $1)",
+            company,
+        )
+        status = await conn.execute("DELETE FROM attempts WHERE company_id = $1", company)
+        for table in ("stats_company", "stats_member", "stats_quiz"):
+            await conn.execute(f"DELETE FROM {table} WHERE company_id = $1", company)
+        for table in ("stats_score", "stats_item"):
+            await conn.execute(
+                f"DELETE FROM {table} WHERE quiz_version_id IN ({versions})", company
+            )
+    return int(status.split()[-1])
+
+
 async def cleanup(ctx: Ctx) -> None:
     conn = await asyncpg.connect(db_url(ctx.database))
     try:
         if "storm" in ctx.fx:
-            await conn.execute("DELETE FROM attempts WHERE company_id = $1", ctx.fx["storm"])
+            await delete_storm_attempts(conn, ctx.fx["storm"])
         await conn.execute("DELETE FROM auth_sessions WHERE created_at >= $1", ctx.started_at)
     finally:
         await conn.close()
@@ -567,11 +598,9 @@ def clear_storm_attempts(ctx: Ctx) -> int:
     async def run() -> int:
         conn = await asyncpg.connect(db_url(ctx.database))
         try:
-            status = await conn.execute(
-                "DELETE FROM attempts WHERE company_id = $1", ctx.fx["storm"]
-            )
+            deleted = await delete_storm_attempts(conn, ctx.fx["storm"])
             await conn.execute("VACUUM ANALYZE attempts")
-            return int(status.split()[-1])
+            return deleted
         finally:
             await conn.close()
 
