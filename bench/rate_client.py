@@ -104,6 +104,7 @@ class _Stream:
     latencies: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
     idle: list[_Conn] = field(default_factory=list)
     open: int = 0
     waiters: list[asyncio.Future[_Conn | None]] = field(default_factory=list)
@@ -112,8 +113,14 @@ class _Stream:
 
 
 async def _acquire(stream: _Stream, host: str, port: int) -> _Conn | None:
-    if stream.idle:
-        return stream.idle.pop()
+    while stream.idle:
+        conn = stream.idle.pop()
+        if not conn.reader.at_eof():
+            return conn
+        # the server closed it while it sat idle (its keep-alive timeout): as any HTTP
+        # client does, do not send on it
+        conn.close()
+        stream.open -= 1
     if stream.open < stream.max_connections:
         stream.open += 1
         try:
@@ -155,8 +162,10 @@ async def _one(stream: _Stream, host: str, port: int, raw: bytes, intended: floa
         if not keep:
             conn.close()
             conn = None
-    except Exception:
+    except Exception as exc:
         stream.errors += 1
+        kind = type(exc).__name__
+        stream.error_kinds[kind] = stream.error_kinds.get(kind, 0) + 1
         if conn is not None:
             conn.close()
             conn = None
@@ -229,6 +238,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             "achieved_rate": round(len(lat) / elapsed, 1),
             "statuses": s.statuses,
             "errors": s.errors,
+            "error_kinds": s.error_kinds,
             "connections": s.open,
             "p50_ms": _pct(lat, 50),
             "p95_ms": _pct(lat, 95),

@@ -867,7 +867,7 @@ def sc_storm(ctx: Ctx) -> None:
         cpu_ms=data["app_cpu_s"] * 1000 / max(s["completed"], 1),
         target=target,
         status="met" if met else "short",
-        notes=f"statuses {s['statuses']}; {check}",
+        notes=f"statuses {s['statuses']}, client errors {s.get('error_kinds') or 0}; {check}",
         raw=data,
     )
 
