@@ -1208,7 +1208,25 @@ def machine() -> dict[str, str]:
         ),
         "python": sys.version.split()[0],
         "load": sh("cat /proc/loadavg"),
+        "cpu_loop_ms": f"{cpu_loop_ms():.0f}",
     }
+
+
+def cpu_loop_ms() -> float:
+    """The host's speed now: ms for 3 M additions in a Python loop (median of 5).
+
+    A shared VM's cores change speed with its neighbours' load; absolute latencies
+    of two runs compare only with this beside them (ratios to the reference route
+    carry it within one run).
+    """
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        total = 0
+        for i in range(3_000_000):
+            total += i
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
@@ -1298,7 +1316,7 @@ def main() -> int:
             log(f"fixtures: {json.dumps(public_fixtures(ctx), default=str)}")
         with servers(ctx, needed):
             for name in chosen:
-                log(f"--- {name}")
+                log(f"--- {name} (host: 3 M-addition loop {cpu_loop_ms():.0f} ms)")
                 try:
                     RUNNERS[name](ctx)
                 except Exception as exc:  # one broken scenario must not hide the others
