@@ -23,7 +23,6 @@ from qoach.analytics.schemas import (
     LastAttempt,
     LeaderboardEntry,
     MemberAnalytics,
-    MemberQuizStats,
     QuestionStats,
     QuizAnalytics,
     ScoreBin,
@@ -164,23 +163,31 @@ async def member_analytics(
 ) -> MemberAnalytics:
     if not await repo.is_member(session, company_id, user_id):
         raise NotFound("This user is not a member of the company", code="member_not_found")
-    quizzes = []
-    total = Sums()
     stats = repo.member_quiz_stats(company_id, user_id, dates)
-    for row in await repo.per_company_quiz(session, company_id, stats):
-        sums = sums_of(row)
-        total += sums
+    rows = await repo.per_company_quiz(session, company_id, stats)
+    correct_sum = questions_sum = attempts_sum = 0
+    quizzes = []
+    # plain dicts validated once, rows unpacked as tuples: a company has hundreds of quizzes
+    for quiz_id, title, correct, questions, attempts, last_at in rows:
+        correct_sum += correct or 0
+        questions_sum += questions or 0
+        attempts_sum += attempts or 0
         quizzes.append(
-            MemberQuizStats(
-                quiz_id=row.quiz_id,
-                quiz_title=row.quiz_title,
-                average_score=average(sums),
-                attempts=sums.attempts,
-                last_completed_at=sums.last_at,
-            )
+            {
+                "quiz_id": quiz_id,
+                "quiz_title": title,
+                "average_score": _ratio(correct, questions, attempts),
+                "attempts": attempts or 0,
+                "last_completed_at": last_at,
+            }
         )
-    return MemberAnalytics(
-        user_id=user_id, average_score=average(total), attempts=total.attempts, quizzes=quizzes
+    return MemberAnalytics.model_validate(
+        {
+            "user_id": user_id,
+            "average_score": _ratio(correct_sum, questions_sum, attempts_sum),
+            "attempts": attempts_sum,
+            "quizzes": quizzes,
+        }
     )
 
 
