@@ -462,11 +462,12 @@ async def company_analytics_json(
         members_json.scalar_subquery(),
         quizzes_json.scalar_subquery(),
     )
-    correct, questions, attempts, members_text, quizzes_text = (await _core(session, stmt)).one()
+    row: Sequence[Any] = (await _core(session, stmt)).one()
+    correct, questions, attempts, members_text, quizzes_text = row
     sums = Sums(
         correct=int(correct or 0), questions=int(questions or 0), attempts=int(attempts or 0)
     )
-    return sums, members_text, quizzes_text
+    return sums, str(members_text), str(quizzes_text)
 
 
 # a Monday at 00:00 UTC: `date_bin` from it cuts UTC days and ISO weeks
@@ -480,7 +481,9 @@ def _raw_bucket(bucket: Bucket, dialect: str) -> ColumnElement[Any]:
     bucket's start comes back as a timestamptz), months by `bucket_start`.
     """
     if dialect == "postgresql" and bucket is not Bucket.month:
-        width = literal_column(f"INTERVAL '{7 if bucket is Bucket.week else 1} days'")
+        width: ColumnElement[Any] = literal_column(
+            f"INTERVAL '{7 if bucket is Bucket.week else 1} days'"
+        )
         return func.date_bin(width, Attempt.completed_at, literal_column(_BIN_ORIGIN))
     return bucket_start(Attempt.completed_at, bucket, dialect)
 
