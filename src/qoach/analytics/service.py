@@ -195,28 +195,35 @@ async def last_attempts(
     session: AsyncSession, company_id: int, dates: DateRange, page: PageParams
 ) -> Page[LastAttempt]:
     rows, total = await repo.last_attempts(session, company_id, dates, page)
+    # rows unpacked as tuples (user_id, last_at, page_total, user_email): attribute
+    # access on a Row costs more than the model
     items = [
-        LastAttempt(user_id=row.user_id, user_email=row.user_email, last_attempt_at=row.last_at)
-        for row in rows
+        {"user_id": user_id, "user_email": email, "last_attempt_at": last_at}
+        for user_id, last_at, _, email in rows
     ]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return Page[LastAttempt].model_validate(
+        {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+    )
 
 
 async def leaderboard(
     session: AsyncSession, company_id: int, dates: DateRange, page: PageParams
 ) -> Page[LeaderboardEntry]:
     rows, total = await repo.leaderboard(session, company_id, dates, page)
+    # (user_id, correct, questions, attempts, page_total, user_email), as tuples
     items = [
-        LeaderboardEntry(
-            rank=page.offset + index + 1,
-            user_id=row.user_id,
-            user_email=row.user_email,
-            average_score=row.correct / row.questions,
-            attempts=row.attempts,
-        )
-        for index, row in enumerate(rows)
+        {
+            "rank": page.offset + index,
+            "user_id": user_id,
+            "user_email": email,
+            "average_score": correct / questions,
+            "attempts": attempts,
+        }
+        for index, (user_id, correct, questions, attempts, _, email) in enumerate(rows, 1)
     ]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return Page[LeaderboardEntry].model_validate(
+        {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+    )
 
 
 async def quiz_analytics(
